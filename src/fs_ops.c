@@ -1,0 +1,1171 @@
+/*
+ * fs_ops: FUSE low-level callbacks over the store.
+ *
+ * The shape follows libfuse's passthrough_hp example: each callback makes
+ * the system call on the inode's O_PATH descriptor (or the open file's
+ * descriptor), turns -1 into errno and replies.  On top of that, writes
+ * mark the file modified and the last writer's release submits it for
+ * upload (mark_modified, submit_if_done), and the .url names are handed
+ * to url_files.c.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fdpath.h"
+#include "fs_ops.h"
+#include "ignore.h"
+#include "inode.h"
+#include "log.h"
+#include "octofs.h"
+#include "opts.h"
+#include "queue.h"
+#include "state.h"
+#include "url_files.h"
+#include "url_names.h"
+
+/* An open regular file. */
+struct open_file {
+	int fd;
+	bool writer;		/* opened for writing: counted in writers */
+};
+
+/* An open directory: a snapshot of its entries, taken at offset 0. */
+struct dir_entry {
+	ino_t ino;
+	unsigned char type;
+	char *name;
+};
+
+struct dir_handle {
+	DIR *dp;
+	struct dir_entry *entries;
+	size_t count;
+	size_t cap;
+};
+
+static struct octofs *ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct octofs_inode *ino_of(fuse_req_t req, fuse_ino_t ino)
+{
+	return inode_get(ctx_of(req)->inodes, ino);
+}
+
+static struct open_file *fh_of(struct fuse_file_info *fi)
+{
+	return (struct open_file *)(uintptr_t)fi->fh;
+}
+
+/* Reply with an errno, or 0 as success for calls that have no data. */
+static void reply_status(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, err < 0 ? -err : err);
+}
+
+/*
+ * Upload bookkeeping.  A regular file gets a job at its first
+ * modification, is held while written, and is submitted when its last
+ * writer is gone.  Ignored names are stored but never get a job.
+ */
+static bool name_ignored(struct octofs *ctx, const char *name)
+{
+	return ignore_match(ctx->ignore, name);
+}
+
+/* Start a new version: a held job and "queued" on disk. */
+static void start_version(struct octofs *ctx, struct octofs_inode *inode,
+			  const char *name)
+{
+	struct octofs_job *job;
+	int err;
+
+	job = queue_hold(ctx->queue, inode->dev, inode->ino, inode->fd, name);
+	if (!job) {
+		log_error("cannot queue %s: out of memory", name);
+		return;
+	}
+	queue_job_lock_state(job);
+	err = state_mark_queued(queue_job_fd(job));
+	queue_job_unlock_state(job);
+	if (err)
+		log_warn("cannot record state of %s: %s", name,
+			 strerror(-err));
+	queue_job_put(ctx->queue, job);
+}
+
+static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
+{
+	char *name;
+
+	if (inode->type != S_IFREG)
+		return;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->dirty) {
+		pthread_mutex_unlock(&inode->lock);
+		return;
+	}
+	inode->dirty = true;
+	name = strdup(inode->name);
+	pthread_mutex_unlock(&inode->lock);
+	if (!name) {
+		log_error("cannot queue a file: out of memory");
+		return;
+	}
+	if (!name_ignored(ctx, name))
+		start_version(ctx, inode, name);
+	free(name);
+}
+
+/* Hand the file to the workers, creating its job if it has none yet. */
+static void submit(struct octofs *ctx, struct octofs_inode *inode,
+		   const char *name)
+{
+	struct stat st;
+
+	if (name_ignored(ctx, name))
+		return;
+	/* Unlinked while open: nothing left to publish. */
+	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH) || !st.st_nlink) {
+		queue_cancel(ctx->queue, inode->dev, inode->ino);
+		return;
+	}
+	if (queue_submit(ctx->queue, inode->dev, inode->ino, name) ==
+	    -ENOENT) {
+		start_version(ctx, inode, name);
+		queue_submit(ctx->queue, inode->dev, inode->ino, name);
+	}
+}
+
+/* If nobody writes to the file any more and it changed, upload it. */
+static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode)
+{
+	char *name = NULL;
+
+	pthread_mutex_lock(&inode->lock);
+	if (!inode->writers && inode->dirty) {
+		inode->dirty = false;
+		name = strdup(inode->name);
+	}
+	pthread_mutex_unlock(&inode->lock);
+	if (name)
+		submit(ctx, inode, name);
+	free(name);
+}
+
+static void add_writer(struct octofs_inode *inode, int delta)
+{
+	pthread_mutex_lock(&inode->lock);
+	inode->writers += delta;
+	pthread_mutex_unlock(&inode->lock);
+}
+
+/* Lookups. */
+static int stat_fd(int fd, struct stat *st)
+{
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	return 0;
+}
+
+static int do_lookup(struct octofs *ctx, struct octofs_inode *dir,
+		     const char *name, struct fuse_entry_param *e)
+{
+	struct octofs_inode *inode;
+	int fd, err;
+
+	memset(e, 0, sizeof(*e));
+	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = stat_fd(fd, &e->attr);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	err = inode_lookup_fd(ctx->inodes, fd, &e->attr, name, &inode);
+	if (err)
+		return err;
+	e->ino = inode_id(ctx->inodes, inode);
+	e->attr_timeout = ctx->timeout_s;
+	e->entry_timeout = ctx->timeout_s;
+	return 0;
+}
+
+static void reply_entry_of(fuse_req_t req, struct octofs_inode *dir,
+			   const char *name)
+{
+	struct fuse_entry_param e;
+	int err = do_lookup(ctx_of(req), dir, name, &e);
+
+	if (err)
+		reply_status(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *dir = ino_of(req, parent);
+	struct fuse_entry_param e;
+	int err;
+
+	if (dir->url_of) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	err = do_lookup(ctx, dir, name, &e);
+	if (err == -ENOENT)
+		err = url_files_lookup(ctx, dir, name, &e);
+	if (err)
+		reply_status(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(ctx_of(req)->inodes, ino_of(req, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct octofs *ctx = ctx_of(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		inode_forget(ctx->inodes, inode_get(ctx->inodes,
+						    forgets[i].ino),
+			     forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *inode = ino_of(req, ino);
+	struct stat st;
+	int err;
+
+	if (inode->url_of)
+		err = url_files_stat(ctx, inode, &st);
+	else
+		err = stat_fd(inode->fd, &st);
+	if (err)
+		reply_status(req, err);
+	else
+		fuse_reply_attr(req, &st, inode->url_of ? 0 : ctx->timeout_s);
+}
+
+/* setattr, one attribute group at a time. */
+static int set_mode(struct octofs_inode *inode, struct fuse_file_info *fi,
+		    mode_t mode)
+{
+	char path[FDPATH_MAX];
+	int res;
+
+	if (fi)
+		res = fchmod(fh_of(fi)->fd, mode);
+	else
+		res = chmod(fdpath(inode->fd, path), mode);
+	return res ? -errno : 0;
+}
+
+static int set_owner(struct octofs_inode *inode, const struct stat *attr,
+		     int to_set)
+{
+	uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+	if (fchownat(inode->fd, "", uid, gid,
+		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	return 0;
+}
+
+static int set_size(struct octofs *ctx, struct octofs_inode *inode,
+		    struct fuse_file_info *fi, off_t size)
+{
+	char path[FDPATH_MAX];
+	int res;
+
+	mark_modified(ctx, inode);
+	if (fi)
+		res = ftruncate(fh_of(fi)->fd, size);
+	else
+		res = truncate(fdpath(inode->fd, path), size);
+	if (res)
+		return -errno;
+	if (!fi)
+		submit_if_done(ctx, inode);
+	return 0;
+}
+
+static int set_times(struct octofs_inode *inode, struct fuse_file_info *fi,
+		     const struct stat *attr, int to_set)
+{
+	struct timespec tv[2] = {
+		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
+	};
+	char path[FDPATH_MAX];
+	int res;
+
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	if (fi)
+		res = futimens(fh_of(fi)->fd, tv);
+	else if (inode->type == S_IFLNK)
+		res = utimensat(inode->fd, "", tv,
+				AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	else
+		res = utimensat(AT_FDCWD, fdpath(inode->fd, path), tv, 0);
+	return res ? -errno : 0;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *inode = ino_of(req, ino);
+	int err = 0;
+
+	if (inode->url_of) {
+		fuse_reply_err(req, (to_set & FUSE_SET_ATTR_SIZE) ?
+				    EACCES : EPERM);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		err = set_mode(inode, fi, attr->st_mode);
+	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		err = set_owner(inode, attr, to_set);
+	if (!err && (to_set & FUSE_SET_ATTR_SIZE))
+		err = set_size(ctx, inode, fi, attr->st_size);
+	if (!err && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			       FUSE_SET_ATTR_ATIME_NOW |
+			       FUSE_SET_ATTR_MTIME_NOW)))
+		err = set_times(inode, fi, attr, to_set);
+	if (err)
+		reply_status(req, err);
+	else
+		op_getattr(req, ino, fi);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t len;
+
+	len = readlinkat(ino_of(req, ino)->fd, "", buf, sizeof(buf));
+	if (len < 0)
+		fuse_reply_err(req, errno);
+	else if (len == sizeof(buf))
+		fuse_reply_err(req, ENAMETOOLONG);
+	else {
+		buf[len] = '\0';
+		fuse_reply_readlink(req, buf);
+	}
+}
+
+/* Refuse to create over a virtual name's parent being virtual. */
+static struct octofs_inode *dir_of(fuse_req_t req, fuse_ino_t parent)
+{
+	struct octofs_inode *dir = ino_of(req, parent);
+
+	if (dir->url_of) {
+		fuse_reply_err(req, ENOTDIR);
+		return NULL;
+	}
+	return dir;
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct octofs_inode *dir = dir_of(req, parent);
+
+	if (!dir)
+		return;
+	if (mknodat(dir->fd, name, mode, rdev))
+		fuse_reply_err(req, errno);
+	else
+		reply_entry_of(req, dir, name);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct octofs_inode *dir = dir_of(req, parent);
+
+	if (!dir)
+		return;
+	if (mkdirat(dir->fd, name, mode))
+		fuse_reply_err(req, errno);
+	else
+		reply_entry_of(req, dir, name);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	struct octofs_inode *dir = dir_of(req, parent);
+
+	if (!dir)
+		return;
+	if (symlinkat(link, dir->fd, name))
+		fuse_reply_err(req, errno);
+	else
+		reply_entry_of(req, dir, name);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		    const char *name)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	struct octofs_inode *dir = dir_of(req, parent);
+	char path[FDPATH_MAX];
+
+	if (!dir)
+		return;
+	if (inode->url_of) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (linkat(AT_FDCWD, fdpath(inode->fd, path), dir->fd, name,
+		   AT_SYMLINK_FOLLOW))
+		fuse_reply_err(req, errno);
+	else
+		reply_entry_of(req, dir, name);
+}
+
+/*
+ * The last name of a regular file is going away (unlink, or replaced by
+ * a rename): its pending upload has nothing left to publish.
+ */
+static void cancel_if_last(struct octofs *ctx, const struct stat *st)
+{
+	if (S_ISREG(st->st_mode) && st->st_nlink <= 1)
+		queue_cancel(ctx->queue, st->st_dev, st->st_ino);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *dir = dir_of(req, parent);
+	struct stat st;
+
+	if (!dir)
+		return;
+	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (errno == ENOENT)
+			reply_status(req, url_files_unlink(ctx, dir, name));
+		else
+			fuse_reply_err(req, errno);
+		return;
+	}
+	if (unlinkat(dir->fd, name, 0)) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	cancel_if_last(ctx, &st);
+	fuse_reply_err(req, 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct octofs_inode *dir = dir_of(req, parent);
+
+	if (!dir)
+		return;
+	reply_status(req, unlinkat(dir->fd, name, AT_REMOVEDIR) ? -errno : 0);
+}
+
+/*
+ * After a rename: the file's job and inode learn the new name, and a
+ * finished file renamed from an ignored name into a real one is
+ * uploaded (how editors, rsync and browsers save).
+ */
+static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
+		    const char *oldname, const char *newname)
+{
+	struct fuse_entry_param e;
+	struct octofs_inode *inode;
+
+	if (do_lookup(ctx, newdir, newname, &e))
+		return;
+	inode = inode_get(ctx->inodes, e.ino);
+	if (inode->type == S_IFREG) {
+		queue_rename(ctx->queue, inode->dev, inode->ino, newname);
+		if (name_ignored(ctx, oldname) && !name_ignored(ctx, newname)) {
+			pthread_mutex_lock(&inode->lock);
+			inode->dirty = true;
+			pthread_mutex_unlock(&inode->lock);
+			submit_if_done(ctx, inode);
+		}
+	}
+	inode_forget(ctx->inodes, inode, 1);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *dir = dir_of(req, parent);
+	struct octofs_inode *newdir;
+	struct stat victim;
+	bool replaces;
+
+	if (!dir)
+		return;
+	newdir = dir_of(req, newparent);
+	if (!newdir)
+		return;
+	replaces = !(flags & RENAME_EXCHANGE) &&
+		   !fstatat(newdir->fd, newname, &victim, AT_SYMLINK_NOFOLLOW);
+	if (renameat2(dir->fd, name, newdir->fd, newname, flags)) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (replaces)
+		cancel_if_last(ctx, &victim);
+	renamed(ctx, newdir, name, newname);
+	if (flags & RENAME_EXCHANGE)
+		renamed(ctx, dir, newname, name);
+	fuse_reply_err(req, 0);
+}
+
+/* Open files. */
+static int open_handle(struct octofs_inode *inode, int fd,
+		       struct fuse_file_info *fi)
+{
+	struct open_file *fh = calloc(1, sizeof(*fh));
+
+	if (!fh)
+		return -ENOMEM;
+	fh->fd = fd;
+	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (fh->writer)
+		add_writer(inode, 1);
+	fi->fh = (uintptr_t)fh;
+	return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *inode = ino_of(req, ino);
+	char path[FDPATH_MAX];
+	int fd, err;
+
+	if (inode->url_of) {
+		url_files_open(req, inode, fi);
+		return;
+	}
+	fd = open(fdpath(inode->fd, path),
+		  (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW)) |
+		  O_CLOEXEC);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	err = open_handle(inode, fd, fi);
+	if (err) {
+		close(fd);
+		reply_status(req, err);
+		return;
+	}
+	if (fi->flags & O_TRUNC)
+		mark_modified(ctx, inode);
+	fuse_reply_open(req, fi);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *dir = dir_of(req, parent), *inode;
+	struct fuse_entry_param e;
+	int fd, err;
+
+	if (!dir)
+		return;
+	fd = openat(dir->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) &
+		    ~O_NOFOLLOW, mode);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	err = do_lookup(ctx, dir, name, &e);
+	if (err)
+		goto out_close;
+	inode = inode_get(ctx->inodes, e.ino);
+	err = open_handle(inode, fd, fi);
+	if (err) {
+		inode_forget(ctx->inodes, inode, 1);
+		goto out_close;
+	}
+	mark_modified(ctx, inode);
+	fuse_reply_create(req, &e, fi);
+	return;
+
+out_close:
+	close(fd);
+	reply_status(req, err);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	if (inode->url_of) {
+		url_files_read(req, ctx_of(req), inode, size, off);
+		return;
+	}
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fh_of(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_bufvec *in_buf, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	ssize_t res;
+
+	/* Before the bytes change, so an upload in flight is abandoned. */
+	mark_modified(ctx_of(req), ino_of(req, ino));
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fh_of(fi)->fd;
+	out.buf[0].pos = off;
+	res = fuse_buf_copy(&out, in_buf, 0);
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
+	else
+		fuse_reply_write(req, (size_t)res);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	int fd;
+
+	if (!fi->fh) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	/* close() of a duplicate reports errors the store defers to close */
+	fd = dup(fh_of(fi)->fd);
+	reply_status(req, (fd < 0 || close(fd)) ? -errno : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	struct open_file *fh = fh_of(fi);
+
+	if (fh) {
+		close(fh->fd);
+		if (fh->writer) {
+			add_writer(inode, -1);
+			submit_if_done(ctx_of(req), inode);
+		}
+		free(fh);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	int fd = fh_of(fi) ? fh_of(fi)->fd : -1;
+	int res;
+
+	if (fd < 0) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	res = datasync ? fdatasync(fd) : fsync(fd);
+	reply_status(req, res ? -errno : 0);
+}
+
+/* Directories. */
+static void dir_handle_free(struct dir_handle *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->count; i++)
+		free(d->entries[i].name);
+	free(d->entries);
+	if (d->dp)
+		closedir(d->dp);
+	free(d);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	struct dir_handle *d;
+	int fd;
+
+	if (inode->url_of) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = openat(inode->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		d->dp = fdopendir(fd);
+		if (!d->dp)
+			close(fd);
+	}
+	if (!d->dp) {
+		fuse_reply_err(req, errno);
+		dir_handle_free(d);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static int add_entry(struct dir_handle *d, const char *name, ino_t ino,
+		     unsigned char type)
+{
+	struct dir_entry *grown;
+
+	if (d->count == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+
+		grown = realloc(d->entries, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		d->entries = grown;
+		d->cap = cap;
+	}
+	d->entries[d->count].name = strdup(name);
+	if (!d->entries[d->count].name)
+		return -ENOMEM;
+	d->entries[d->count].ino = ino;
+	d->entries[d->count].type = type;
+	d->count++;
+	return 0;
+}
+
+/* Add NAME.url after NAME when the file has one and no real file wins. */
+static int add_sibling(struct octofs *ctx, struct octofs_inode *dir,
+		       struct dir_handle *d, const struct dirent *de)
+{
+	char sibling[NAME_MAX + 1];
+	struct stat st;
+
+	if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+		return 0;
+	if (!url_names_sibling(de->d_name, sibling, sizeof(sibling)))
+		return 0;
+	if (!fstatat(dir->fd, sibling, &st, AT_SYMLINK_NOFOLLOW))
+		return 0;
+	if (de->d_type == DT_UNKNOWN &&
+	    (fstatat(dir->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+	     !S_ISREG(st.st_mode)))
+		return 0;
+	if (!url_files_visible(ctx, dir->fd, de->d_name, dir->dev, de->d_ino))
+		return 0;
+	return add_entry(d, sibling, de->d_ino ^ (1ULL << 63), DT_REG);
+}
+
+static void clear_entries(struct dir_handle *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->count; i++)
+		free(d->entries[i].name);
+	d->count = 0;
+}
+
+static int snapshot(struct octofs *ctx, struct octofs_inode *dir,
+		    struct dir_handle *d)
+{
+	struct dirent *de;
+	int err = 0;
+
+	clear_entries(d);
+	rewinddir(d->dp);
+	for (;;) {
+		errno = 0;
+		de = readdir(d->dp);
+		if (!de)
+			return errno ? -errno : 0;
+		err = add_entry(d, de->d_name, de->d_ino, de->d_type);
+		if (!err && ctx->opts->url_files)
+			err = add_sibling(ctx, dir, d, de);
+		if (err)
+			return err;
+	}
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct stat st = { 0 };
+	size_t used = 0, ent_size, i;
+	char *buf;
+	int err;
+
+	if (off == 0) {
+		err = snapshot(ctx_of(req), ino_of(req, ino), d);
+		if (err) {
+			reply_status(req, err);
+			return;
+		}
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (i = (size_t)off; i < d->count; i++) {
+		st.st_ino = d->entries[i].ino;
+		st.st_mode = (mode_t)d->entries[i].type << 12;
+		ent_size = fuse_add_direntry(req, buf + used, size - used,
+					     d->entries[i].name, &st,
+					     (off_t)i + 1);
+		if (ent_size > size - used)
+			break;
+		used += ent_size;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	int fd = dirfd(d->dp);
+	int res = datasync ? fdatasync(fd) : fsync(fd);
+
+	reply_status(req, res ? -errno : 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	struct statvfs sv;
+	int fd = inode->url_of ? inode->url_of->fd : inode->fd;
+
+	if (fstatvfs(fd, &sv))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* Extended attributes: user.octofs.* are ours, the rest pass through. */
+static void reply_value(fuse_req_t req, const char *value, size_t len,
+			size_t size)
+{
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+/* Status and other attributes of a file with a pending job. */
+static bool pending_xattr(fuse_req_t req, struct octofs *ctx,
+			  struct octofs_inode *inode, const char *name,
+			  size_t size)
+{
+	enum job_state js;
+	const char *value;
+
+	if (queue_state(ctx->queue, inode->dev, inode->ino, &js))
+		return false;
+	if (strcmp(name, STATE_STATUS)) {
+		fuse_reply_err(req, ENODATA);
+		return true;
+	}
+	value = state_status_name(js == JOB_UPLOADING ? STATE_UPLOADING :
+					STATE_QUEUED);
+	reply_value(req, value, strlen(value), size);
+	return true;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct octofs *ctx = ctx_of(req);
+	struct octofs_inode *inode = ino_of(req, ino);
+	char *value = NULL;
+	ssize_t len;
+
+	if (inode->url_of) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (!strcmp(name, STATE_URL) && inode->type == S_IFREG) {
+		url_files_getxattr(req, ctx, inode, size);
+		return;
+	}
+	if (state_is_own_attr(name) &&
+	    pending_xattr(req, ctx, inode, name, size))
+		return;
+	if (size) {
+		value = malloc(size);
+		if (!value) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	len = state_get(inode->fd, name, value, size);
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else if (size)
+		fuse_reply_buf(req, value, (size_t)len);
+	else
+		fuse_reply_xattr(req, (size_t)len);
+	free(value);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	char path[FDPATH_MAX];
+	char *value = NULL;
+	ssize_t len;
+
+	if (inode->url_of) {
+		reply_value(req, "", 0, size);
+		return;
+	}
+	if (size) {
+		value = malloc(size);
+		if (!value) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	len = listxattr(fdpath(inode->fd, path), value, size);
+	if (len < 0)
+		fuse_reply_err(req, errno);
+	else if (size)
+		fuse_reply_buf(req, value, (size_t)len);
+	else
+		fuse_reply_xattr(req, (size_t)len);
+	free(value);
+}
+
+/*
+ * Writing "queued" to user.octofs.status retries the upload; nothing
+ * else of ours is writable.
+ */
+static int set_own_xattr(struct octofs *ctx, struct octofs_inode *inode,
+			 const char *name, const char *value, size_t size)
+{
+	enum state_status st;
+
+	if (strcmp(name, STATE_STATUS) || inode->type != S_IFREG)
+		return -EPERM;
+	if (state_status_parse(value, size, &st) || st != STATE_QUEUED)
+		return -EINVAL;
+	pthread_mutex_lock(&inode->lock);
+	inode->dirty = true;
+	pthread_mutex_unlock(&inode->lock);
+	submit_if_done(ctx, inode);
+	return 0;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	char path[FDPATH_MAX];
+
+	if (inode->url_of) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (state_is_own_attr(name)) {
+		reply_status(req, set_own_xattr(ctx_of(req), inode, name,
+						value, size));
+		return;
+	}
+	if (setxattr(fdpath(inode->fd, path), name, value, size, flags))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	char path[FDPATH_MAX];
+
+	if (inode->url_of || state_is_own_attr(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (removexattr(fdpath(inode->fd, path), name))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct octofs_inode *inode = ino_of(req, ino);
+	char path[FDPATH_MAX];
+
+	if (inode->url_of) {
+		fuse_reply_err(req, (mask & (W_OK | X_OK)) ? EACCES : 0);
+		return;
+	}
+	if (faccessat(AT_FDCWD, fdpath(inode->fd, path), mask, 0))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	if (!fh_of(fi)) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	mark_modified(ctx_of(req), ino_of(req, ino));
+	if (fallocate(fh_of(fi)->fd, mode, offset, length))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			       off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	ssize_t res;
+
+	if (!fh_of(fi_in) || !fh_of(fi_out)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	mark_modified(ctx_of(req), ino_of(req, ino_out));
+	res = copy_file_range(fh_of(fi_in)->fd, &off_in, fh_of(fi_out)->fd,
+			      &off_out, len, (unsigned int)flags);
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)res);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t res;
+
+	if (!fh_of(fi)) {
+		fuse_reply_err(req, ESPIPE);
+		return;
+	}
+	res = lseek(fh_of(fi)->fd, off, whence);
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Large requests: fewer round trips for big files. */
+	conn->max_write = 1024 * 1024;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	/* O_TRUNC arrives with open, so truncation is seen as a write. */
+	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Locks are the kernel's: the store is reached only through us. */
+	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.fallocate = op_fallocate,
+	.copy_file_range = op_copy_file_range,
+	.lseek = op_lseek,
+};

@@ -1,0 +1,307 @@
+/*
+ * inode: the table of inodes the kernel knows about.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "inode.h"
+
+#define INODE_BUCKETS_MIN 1024
+
+/*
+ * lock guards the buckets, n_inodes and every inode's nlookup, refs and
+ * hash_next.  Lock order: an inode's lock may be taken under it, never
+ * the other way round.
+ */
+struct inode_table {
+	pthread_mutex_t lock;
+	struct octofs_inode root;
+	struct octofs_inode **buckets;
+	size_t n_buckets;
+	size_t n_inodes;
+};
+
+static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
+			bool virtual)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL;
+
+	h ^= (uint64_t)dev + (virtual ? 0x5bd1e995 : 0);
+	return (size_t)(h ^ (h >> 31)) & (t->n_buckets - 1);
+}
+
+static void init_inode(struct octofs_inode *inode, int fd,
+		       const struct stat *st)
+{
+	inode->fd = fd;
+	inode->dev = st->st_dev;
+	inode->ino = st->st_ino;
+	inode->type = st->st_mode & S_IFMT;
+	pthread_mutex_init(&inode->lock, NULL);
+}
+
+struct inode_table *inode_table_new(int root_fd)
+{
+	struct inode_table *t = calloc(1, sizeof(*t));
+	struct stat st;
+
+	if (!t)
+		return NULL;
+	if (fstat(root_fd, &st))
+		goto out_free_t;
+	t->n_buckets = INODE_BUCKETS_MIN;
+	t->buckets = calloc(t->n_buckets, sizeof(*t->buckets));
+	if (!t->buckets)
+		goto out_free_t;
+	init_inode(&t->root, root_fd, &st);
+	t->root.nlookup = 1;
+	t->root.name = strdup("");
+	if (!t->root.name)
+		goto out_free_buckets;
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+
+out_free_buckets:
+	free(t->buckets);
+out_free_t:
+	free(t);
+	return NULL;
+}
+
+static void free_inode(struct octofs_inode *inode)
+{
+	if (inode->fd >= 0)
+		close(inode->fd);
+	pthread_mutex_destroy(&inode->lock);
+	free(inode->name);
+	free(inode);
+}
+
+void inode_table_free(struct inode_table *t)
+{
+	struct octofs_inode *inode, *next;
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->n_buckets; i++) {
+		for (inode = t->buckets[i]; inode; inode = next) {
+			next = inode->hash_next;
+			free_inode(inode);
+		}
+	}
+	free(t->buckets);
+	close(t->root.fd);
+	free(t->root.name);
+	pthread_mutex_destroy(&t->root.lock);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+struct octofs_inode *inode_get(struct inode_table *t, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &t->root;
+	return (struct octofs_inode *)(uintptr_t)ino;
+}
+
+fuse_ino_t inode_id(struct inode_table *t, struct octofs_inode *inode)
+{
+	if (inode == &t->root)
+		return FUSE_ROOT_ID;
+	return (fuse_ino_t)(uintptr_t)inode;
+}
+
+static struct octofs_inode *find(struct inode_table *t, dev_t dev,
+				 ino_t ino, bool virtual)
+{
+	struct octofs_inode *inode;
+
+	if (!virtual && dev == t->root.dev && ino == t->root.ino)
+		return &t->root;
+	inode = t->buckets[bucket_of(t, dev, ino, virtual)];
+	while (inode && (inode->dev != dev || inode->ino != ino ||
+			 !!inode->url_of != virtual))
+		inode = inode->hash_next;
+	return inode;
+}
+
+/* Double the buckets when crowded; on ENOMEM keep going with the old. */
+static void maybe_grow(struct inode_table *t)
+{
+	struct octofs_inode **old = t->buckets, *inode, *next;
+	size_t old_n = t->n_buckets, i, b;
+
+	if (t->n_inodes < t->n_buckets)
+		return;
+	t->buckets = calloc(old_n * 2, sizeof(*t->buckets));
+	if (!t->buckets) {
+		t->buckets = old;
+		return;
+	}
+	t->n_buckets = old_n * 2;
+	for (i = 0; i < old_n; i++) {
+		for (inode = old[i]; inode; inode = next) {
+			next = inode->hash_next;
+			b = bucket_of(t, inode->dev, inode->ino,
+				      !!inode->url_of);
+			inode->hash_next = t->buckets[b];
+			t->buckets[b] = inode;
+		}
+	}
+	free(old);
+}
+
+static void insert(struct inode_table *t, struct octofs_inode *inode)
+{
+	size_t b;
+
+	maybe_grow(t);
+	b = bucket_of(t, inode->dev, inode->ino, !!inode->url_of);
+	inode->hash_next = t->buckets[b];
+	t->buckets[b] = inode;
+	t->n_inodes++;
+}
+
+int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
+		    const char *name, struct octofs_inode **out)
+{
+	struct octofs_inode *inode;
+
+	pthread_mutex_lock(&t->lock);
+	inode = find(t, st->st_dev, st->st_ino, false);
+	if (inode) {
+		inode->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		close(fd);
+		inode_set_name(inode, name);
+		*out = inode;
+		return 0;
+	}
+	inode = calloc(1, sizeof(*inode));
+	if (inode)
+		inode->name = strdup(name);
+	if (!inode || !inode->name) {
+		pthread_mutex_unlock(&t->lock);
+		free(inode);
+		close(fd);
+		return -ENOMEM;
+	}
+	init_inode(inode, fd, st);
+	inode->nlookup = 1;
+	insert(t, inode);
+	pthread_mutex_unlock(&t->lock);
+	*out = inode;
+	return 0;
+}
+
+int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
+		     struct octofs_inode **out)
+{
+	struct octofs_inode *inode;
+	struct stat st = { .st_mode = S_IFREG };
+
+	pthread_mutex_lock(&t->lock);
+	inode = find(t, target->dev, target->ino, true);
+	if (!inode) {
+		inode = calloc(1, sizeof(*inode));
+		if (!inode) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		st.st_dev = target->dev;
+		st.st_ino = target->ino;
+		init_inode(inode, -1, &st);
+		inode->url_of = target;
+		target->refs++;
+		insert(t, inode);
+	}
+	inode->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	*out = inode;
+	return 0;
+}
+
+static void unhash(struct inode_table *t, struct octofs_inode *inode)
+{
+	struct octofs_inode **p;
+
+	p = &t->buckets[bucket_of(t, inode->dev, inode->ino,
+				  !!inode->url_of)];
+	while (*p != inode)
+		p = &(*p)->hash_next;
+	*p = inode->hash_next;
+	t->n_inodes--;
+}
+
+/*
+ * Free @inode if nobody refers to it any more; t->lock held.  A virtual
+ * file's reference on its target may free that one too.
+ */
+static void maybe_free_locked(struct inode_table *t,
+			      struct octofs_inode *inode)
+{
+	struct octofs_inode *target;
+
+	while (inode && inode != &t->root && !inode->nlookup && !inode->refs) {
+		target = inode->url_of;
+		unhash(t, inode);
+		free_inode(inode);
+		if (target)
+			target->refs--;
+		inode = target;
+	}
+}
+
+void inode_forget(struct inode_table *t, struct octofs_inode *inode,
+		  uint64_t n)
+{
+	pthread_mutex_lock(&t->lock);
+	inode->nlookup -= n < inode->nlookup ? n : inode->nlookup;
+	maybe_free_locked(t, inode);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_ref(struct inode_table *t, struct octofs_inode *inode)
+{
+	pthread_mutex_lock(&t->lock);
+	inode->refs++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_unref(struct inode_table *t, struct octofs_inode *inode)
+{
+	pthread_mutex_lock(&t->lock);
+	inode->refs--;
+	maybe_free_locked(t, inode);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_set_name(struct octofs_inode *inode, const char *name)
+{
+	char *copy;
+
+	pthread_mutex_lock(&inode->lock);
+	if (!inode->name || strcmp(inode->name, name)) {
+		copy = strdup(name);
+		if (copy) {
+			free(inode->name);
+			inode->name = copy;
+		}
+	}
+	pthread_mutex_unlock(&inode->lock);
+}
+
+char *inode_name(struct octofs_inode *inode)
+{
+	char *name;
+
+	pthread_mutex_lock(&inode->lock);
+	name = strdup(inode->name ? inode->name : "");
+	pthread_mutex_unlock(&inode->lock);
+	return name;
+}

@@ -1,0 +1,74 @@
+/*
+ * inode: the kernel's view of the store, one struct per inode.
+ *
+ * Each real inode holds an O_PATH descriptor of the stored file and is
+ * found again by (st_dev, st_ino), so hard links share it and the store's
+ * own inode numbers are reported.  A virtual NAME.url file has an inode of
+ * its own that points at (and holds a reference on) the file it belongs
+ * to.  The FUSE node id is the struct's address; the root is
+ * FUSE_ROOT_ID.
+ */
+#ifndef OCTOFS_INODE_H
+#define OCTOFS_INODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <fuse_lowlevel.h>
+
+struct octofs_inode {
+	/* Immutable after creation. */
+	int fd;			/* O_PATH; -1 for a virtual file */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;		/* S_IFMT bits of the stored file */
+	struct octofs_inode *url_of;	/* virtual NAME.url: its file */
+
+	/* Guarded by the table's lock. */
+	uint64_t nlookup;	/* the kernel's references */
+	unsigned int refs;	/* ours: virtual files, open operations */
+	struct octofs_inode *hash_next;
+
+	/* Guarded by lock. */
+	pthread_mutex_t lock;
+	char *name;		/* last name it was seen under */
+	unsigned int writers;	/* open handles with write access */
+	bool dirty;		/* modified since its upload was submitted */
+};
+
+struct inode_table;
+
+/* The table takes ownership of @root_fd.  NULL when out of memory. */
+struct inode_table *inode_table_new(int root_fd);
+void inode_table_free(struct inode_table *t);
+
+struct octofs_inode *inode_get(struct inode_table *t, fuse_ino_t ino);
+fuse_ino_t inode_id(struct inode_table *t, struct octofs_inode *inode);
+
+/*
+ * Find or create the inode of @fd (an O_PATH descriptor with stat @st)
+ * and count one kernel lookup.  The table owns @fd afterwards (it is
+ * closed when an inode already exists).  Returns 0 or -ENOMEM.
+ */
+int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
+		    const char *name, struct octofs_inode **out);
+
+/* The same for the virtual NAME.url file of @target. */
+int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
+		     struct octofs_inode **out);
+
+/* The kernel dropped @n lookups. */
+void inode_forget(struct inode_table *t, struct octofs_inode *inode,
+		  uint64_t n);
+
+/* Our own references, e.g. while a virtual file waits. */
+void inode_ref(struct inode_table *t, struct octofs_inode *inode);
+void inode_unref(struct inode_table *t, struct octofs_inode *inode);
+
+/* Remember the name the inode was last seen under (best effort). */
+void inode_set_name(struct octofs_inode *inode, const char *name);
+/* A copy of the name (caller frees); NULL when out of memory. */
+char *inode_name(struct octofs_inode *inode);
+
+#endif

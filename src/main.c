@@ -1,0 +1,268 @@
+/*
+ * octofs: start-up and teardown.
+ *
+ * Parse options and read the key before anything else, so a mistake is
+ * reported at mount time; open the store before mounting (it may be the
+ * mount point itself); start threads only after daemonizing.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fuse_lowlevel.h>
+
+#include "fs_ops.h"
+#include "ignore.h"
+#include "inode.h"
+#include "log.h"
+#include "mime.h"
+#include "octofs.h"
+#include "opts.h"
+#include "queue.h"
+#include "state.h"
+#include "worker.h"
+
+#define MIME_TYPES_PATH "/etc/mime.types"
+#define STOP_GRACE_MS 5000UL
+#define CACHE_TIMEOUT_S 1.0
+
+/* Everything main() sets up, so one function can take it all down. */
+struct startup {
+	struct octofs_opts opts;
+	struct fuse_args args;
+	struct octofs ctx;
+	struct mime_table *mime;
+	struct ignore_set *ignore;
+	char *store_path;
+	char *mount_path;
+	bool mounted;
+	bool signals;
+	bool curl;
+};
+
+/* Start-up errors go to stderr, before any log sink is chosen. */
+__attribute__((format(printf, 1, 2)))
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("octofs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static int parse_all(struct startup *s)
+{
+	struct octofs_opts *o = &s->opts;
+	char err[512];
+	enum log_level level = LOG_LEVEL_INFO;
+
+	if (opts_parse_args(&s->args, o, err, sizeof(err)) ||
+	    (!o->show_help && !o->show_version &&
+	     (opts_load_config(o, err, sizeof(err)) ||
+	      opts_load_key(o, err, sizeof(err)) ||
+	      opts_validate(o, err, sizeof(err)))))
+		return fail("%s", err);
+	if (o->log_level && log_level_parse(o->log_level, &level))
+		return fail("log_level=%s: expected error, warn, info or debug",
+			    o->log_level);
+	if (o->debug)
+		level = LOG_LEVEL_DEBUG;
+	log_init(level, 0);
+	return 0;
+}
+
+/* Resolve the paths and open the store, refusing one without xattrs. */
+static int open_store(struct startup *s)
+{
+	const char *store = s->opts.store ? s->opts.store : s->opts.mountpoint;
+	int fd, err;
+
+	s->mount_path = realpath(s->opts.mountpoint, NULL);
+	if (!s->mount_path)
+		return fail("mount point %s: %s", s->opts.mountpoint,
+			    strerror(errno));
+	s->store_path = realpath(store, NULL);
+	if (!s->store_path)
+		return fail("store %s: %s", store, strerror(errno));
+	fd = open(s->store_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("store %s: %s", s->store_path, strerror(errno));
+	err = state_probe(fd);
+	if (err == -ENOTSUP || err == -EOPNOTSUPP) {
+		close(fd);
+		return fail("store %s does not support user.* extended "
+			    "attributes; octofs keeps upload state in them",
+			    s->store_path);
+	}
+	if (err) {
+		close(fd);
+		return fail("store %s: cannot write to it: %s",
+			    s->store_path, strerror(-err));
+	}
+	s->ctx.inodes = inode_table_new(fd);
+	if (!s->ctx.inodes) {
+		close(fd);
+		return fail("out of memory");
+	}
+	return 0;
+}
+
+static int build_context(struct startup *s)
+{
+	char err[256];
+
+	s->mime = mime_table_new(MIME_TYPES_PATH);
+	if (!s->mime)
+		return fail("out of memory");
+	if (ignore_set_new(s->opts.ignore, &s->ignore, err, sizeof(err)))
+		return fail("ignore=%s: %s", s->opts.ignore, err);
+	s->ctx.opts = &s->opts;
+	s->ctx.mime = s->mime;
+	s->ctx.ignore = s->ignore;
+	s->ctx.timeout_s = CACHE_TIMEOUT_S;
+	return 0;
+}
+
+/* fsname shows in df and mount; commas would split the option. */
+static int add_mount_names(struct startup *s)
+{
+	char opt[PATH_MAX + 32];
+	const char *name = s->store_path;
+
+	if (strpbrk(name, ",\\"))
+		name = "octofs";
+	snprintf(opt, sizeof(opt), "-osubtype=octofs,fsname=%s", name);
+	return fuse_opt_add_arg(&s->args, opt);
+}
+
+static int mount_fs(struct startup *s)
+{
+	if (add_mount_names(s))
+		return fail("out of memory");
+	s->ctx.se = fuse_session_new(&s->args, &fs_ops, sizeof(fs_ops),
+				     &s->ctx);
+	if (!s->ctx.se)
+		return -1;	/* libfuse said why */
+	if (fuse_set_signal_handlers(s->ctx.se))
+		return fail("cannot set signal handlers");
+	s->signals = true;
+	if (fuse_session_mount(s->ctx.se, s->mount_path))
+		return -1;
+	s->mounted = true;
+	return 0;
+}
+
+/* Threads exist only from here on: after fuse_daemonize(). */
+static int start_threads(struct startup *s)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		log_error("cannot initialise libcurl");
+		return -1;
+	}
+	s->curl = true;
+	s->ctx.queue = queue_new();
+	if (!s->ctx.queue) {
+		log_error("cannot create the upload queue");
+		return -1;
+	}
+	s->ctx.workers = worker_pool_start(&s->ctx);
+	return s->ctx.workers ? 0 : -1;
+}
+
+static int run_loop(struct startup *s)
+{
+	struct fuse_loop_config *cfg;
+	int res;
+
+	log_info("serving %s on %s", s->store_path, s->mount_path);
+	if (s->opts.singlethread)
+		return fuse_session_loop(s->ctx.se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	res = fuse_session_loop_mt(s->ctx.se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return res;
+}
+
+static void stop_uploads(struct startup *s)
+{
+	struct queue_counts c;
+
+	if (!s->ctx.queue)
+		return;
+	queue_shutdown(s->ctx.queue);
+	worker_pool_stop(s->ctx.workers, STOP_GRACE_MS);
+	s->ctx.workers = NULL;
+	queue_counts(s->ctx.queue, &c);
+	if (c.queued || c.uploading)
+		log_info("%lu uploads not finished; they stay queued in the "
+			 "store", c.queued + c.uploading);
+	queue_free(s->ctx.queue);
+	s->ctx.queue = NULL;
+}
+
+static void teardown(struct startup *s)
+{
+	stop_uploads(s);
+	if (s->mounted)
+		fuse_session_unmount(s->ctx.se);
+	if (s->signals)
+		fuse_remove_signal_handlers(s->ctx.se);
+	if (s->ctx.se)
+		fuse_session_destroy(s->ctx.se);
+	if (s->curl)
+		curl_global_cleanup();
+	inode_table_free(s->ctx.inodes);
+	ignore_set_free(s->ignore);
+	mime_table_free(s->mime);
+	free(s->store_path);
+	free(s->mount_path);
+	fuse_opt_free_args(&s->args);
+	opts_free(&s->opts);
+}
+
+int main(int argc, char *argv[])
+{
+	struct startup s = { .args = FUSE_ARGS_INIT(argc, argv) };
+	int res = 1;
+
+	if (parse_all(&s))
+		goto out;
+	if (s.opts.show_help) {
+		opts_print_help(argv[0]);
+		res = 0;
+		goto out;
+	}
+	if (s.opts.show_version) {
+		printf("octofs %s\n", PACKAGE_VERSION);
+		printf("libfuse %s, %s\n", fuse_pkgversion(), curl_version());
+		res = 0;
+		goto out;
+	}
+	if (open_store(&s) || build_context(&s) || mount_fs(&s))
+		goto out;
+	if (fuse_daemonize(s.opts.foreground))
+		goto out;
+	if (!s.opts.foreground)
+		log_init(log_get_level(), 1);
+	if (start_threads(&s))
+		goto out;
+	res = run_loop(&s) ? 1 : 0;
+out:
+	teardown(&s);
+	return res;
+}

@@ -1,0 +1,28 @@
+/*
+ * octofs: the one context of a mount, created by main() and handed to
+ * the FUSE callbacks (as session userdata) and to the workers.
+ */
+#ifndef OCTOFS_OCTOFS_H
+#define OCTOFS_OCTOFS_H
+
+#include <fuse_lowlevel.h>
+
+struct octofs_opts;
+struct inode_table;
+struct octofs_queue;
+struct worker_pool;
+struct mime_table;
+struct ignore_set;
+
+struct octofs {
+	const struct octofs_opts *opts;
+	struct inode_table *inodes;	/* owns the store's directory fd */
+	struct octofs_queue *queue;
+	struct worker_pool *workers;
+	const struct mime_table *mime;
+	const struct ignore_set *ignore;
+	struct fuse_session *se;
+	double timeout_s;		/* kernel entry/attribute cache */
+};
+
+#endif

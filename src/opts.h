@@ -1,0 +1,81 @@
+/*
+ * opts: command line, -o options, config file and API key.
+ *
+ * Order of precedence: command line over config file over defaults.
+ * The API key comes from OCTOFS_API_KEY, then key_file=, then the config
+ * file's api_key; never from the command line.
+ */
+#ifndef OCTOFS_OPTS_H
+#define OCTOFS_OPTS_H
+
+#include <stddef.h>
+#include <fuse_opt.h>
+
+#define OPTS_DEFAULT_ENDPOINT "https://octopusx.ai"
+#define OPTS_EXPIRES_MIN 60
+#define OPTS_EXPIRES_MAX 3600
+#define OPTS_JOBS_MAX 64
+#define OPTS_KEY_MAX 4096
+
+/* All strings are owned by the struct and freed by opts_free(). */
+struct octofs_opts {
+	char *store;		/* NULL: the mount point is its own store */
+	char *mountpoint;
+	char *endpoint;		/* without trailing '/' */
+	char *key_file;
+	char *prefix;		/* NULL: server's default */
+	unsigned int expires_in;	/* seconds, clamped to 60..3600 */
+	unsigned int jobs;		/* 1..OPTS_JOBS_MAX */
+	char *ignore;		/* ':'-separated globs; NULL: defaults */
+	int url_files;		/* 0 or 1 */
+	unsigned int url_wait_s;
+	char *ca_file;
+	char *config;		/* NULL: $XDG_CONFIG_HOME/octofs/config */
+	char *log_level;	/* NULL: "info" */
+	char *api_key;		/* secret: never printed or logged */
+
+	int foreground;		/* -f (also set by -d) */
+	int debug;		/* -d */
+	int singlethread;	/* -s */
+	int show_help;		/* -h, --help */
+	int show_version;	/* -V, --version */
+};
+
+/*
+ * Parse argv.  Options octofs knows are taken out of @args; what remains
+ * (e.g. "-o allow_other", "-d") is for fuse_session_new().  Positional
+ * arguments: [STORE] MOUNTPOINT.  Config file and key are NOT read here.
+ * Returns 0, or -EINVAL with a one-line reason in @err.
+ */
+int opts_parse_args(struct fuse_args *args, struct octofs_opts *o,
+		    char *err, size_t err_len);
+
+/*
+ * Read the config file (o->config, or the XDG default; a missing default
+ * file is not an error, a missing explicit one is).  Values already set on
+ * the command line win.  Errors name the file and line number.
+ */
+int opts_load_config(struct octofs_opts *o, char *err, size_t err_len);
+
+/*
+ * Parse config text (for tests and the fuzzer).  @file_name is used in
+ * error messages only.  Options already given on the command line are
+ * not overridden (the struct records which ones were given).
+ */
+int opts_parse_config_text(struct octofs_opts *o, const char *text,
+			   size_t len, const char *file_name,
+			   char *err, size_t err_len);
+
+/* Resolve the API key into o->api_key; a missing key is an error. */
+int opts_load_key(struct octofs_opts *o, char *err, size_t err_len);
+
+/* Check values that depend on each other (endpoint scheme etc.). */
+int opts_validate(const struct octofs_opts *o, char *err, size_t err_len);
+
+/* Print the --help text (options summary) to stdout. */
+void opts_print_help(const char *progname);
+
+/* Free every string (wiping the key first); the struct may be reused. */
+void opts_free(struct octofs_opts *o);
+
+#endif

@@ -1,0 +1,712 @@
+/*
+ * queue: upload jobs, the run queue workers pop from, and the readers
+ * waiting for URLs.  See queue.h for the model.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue.h"
+
+#define QUEUE_BUCKETS_MIN 64
+
+struct octofs_job {
+	/* Immutable after creation. */
+	dev_t dev;
+	ino_t ino;
+	int fd;				/* O_PATH, owned */
+	pthread_mutex_t state_lock;	/* orders on-disk state writes */
+	atomic_int cancel;		/* raised to stop the upload */
+	_Atomic uint64_t generation;	/* written under q->lock */
+
+	/* Guarded by q->lock. */
+	unsigned int refs;
+	char *name;
+	bool held;		/* a writer still has the file open */
+	bool busy;		/* a worker has it */
+	bool queued;		/* on the run queue */
+	bool dead;		/* removed from the table */
+	unsigned int attempts;	/* retries of this generation */
+	struct timespec not_before;	/* retry backoff */
+	struct octofs_job *hash_next;
+	struct octofs_job *run_next;
+};
+
+/*
+ * Lock order: a job's state_lock, then q->lock.  q->lock is never held
+ * across I/O or a waiter's done().
+ */
+struct octofs_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t work_cond;	/* a job became runnable, or stop */
+	pthread_cond_t waiter_cond;	/* the waiter list changed, or stop */
+	pthread_t reaper;
+
+	/* Guarded by lock. */
+	struct octofs_job **buckets;
+	size_t n_buckets;
+	size_t n_jobs;
+	struct octofs_job *run_head;	/* FIFO of runnable jobs */
+	struct octofs_job *run_tail;
+	struct queue_waiter *waiters;
+	unsigned long uploading;
+	bool stopping;
+};
+
+static void now_mono(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static void ts_add_ms(struct timespec *ts, unsigned long ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec;
+	return a->tv_nsec < b->tv_nsec;
+}
+
+static size_t hash_key(const struct octofs_queue *q, dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev;
+
+	return (size_t)(h ^ (h >> 29)) & (q->n_buckets - 1);
+}
+
+static struct octofs_job *find_job(struct octofs_queue *q, dev_t dev,
+				   ino_t ino)
+{
+	struct octofs_job *job = q->buckets[hash_key(q, dev, ino)];
+
+	while (job && (job->dev != dev || job->ino != ino))
+		job = job->hash_next;
+	return job;
+}
+
+/* Double the table when it gets crowded; on ENOMEM keep the old one. */
+static void maybe_grow(struct octofs_queue *q)
+{
+	struct octofs_job **old = q->buckets, *job, *next;
+	size_t old_n = q->n_buckets, i;
+	struct octofs_job **fresh;
+
+	if (q->n_jobs < q->n_buckets)
+		return;
+	fresh = calloc(old_n * 2, sizeof(*fresh));
+	if (!fresh)
+		return;
+	q->buckets = fresh;
+	q->n_buckets = old_n * 2;
+	for (i = 0; i < old_n; i++) {
+		for (job = old[i]; job; job = next) {
+			size_t b = hash_key(q, job->dev, job->ino);
+
+			next = job->hash_next;
+			job->hash_next = fresh[b];
+			fresh[b] = job;
+		}
+	}
+	free(old);
+}
+
+static void unlink_job(struct octofs_queue *q, struct octofs_job *job)
+{
+	struct octofs_job **p = &q->buckets[hash_key(q, job->dev, job->ino)];
+
+	while (*p && *p != job)
+		p = &(*p)->hash_next;
+	if (*p) {
+		*p = job->hash_next;
+		q->n_jobs--;
+	}
+	job->dead = true;
+}
+
+static void run_remove(struct octofs_queue *q, struct octofs_job *job)
+{
+	struct octofs_job **p = &q->run_head, *prev = NULL;
+
+	if (!job->queued)
+		return;
+	while (*p && *p != job) {
+		prev = *p;
+		p = &(*p)->run_next;
+	}
+	if (*p) {
+		*p = job->run_next;
+		if (q->run_tail == job)
+			q->run_tail = prev;
+	}
+	job->run_next = NULL;
+	job->queued = false;
+}
+
+static void run_append(struct octofs_queue *q, struct octofs_job *job)
+{
+	if (job->queued || job->busy || job->held || job->dead)
+		return;
+	job->run_next = NULL;
+	if (q->run_tail)
+		q->run_tail->run_next = job;
+	else
+		q->run_head = job;
+	q->run_tail = job;
+	job->queued = true;
+	pthread_cond_signal(&q->work_cond);
+}
+
+static void job_free(struct octofs_job *job)
+{
+	close(job->fd);
+	pthread_mutex_destroy(&job->state_lock);
+	free(job->name);
+	free(job);
+}
+
+/* Drop a reference; the caller holds q->lock.  True when freed. */
+static bool job_unref_locked(struct octofs_job *job)
+{
+	if (--job->refs)
+		return false;
+	job_free(job);
+	return true;
+}
+
+void queue_job_put(struct octofs_queue *q, struct octofs_job *job)
+{
+	if (!job)
+		return;
+	pthread_mutex_lock(&q->lock);
+	job_unref_locked(job);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static struct octofs_job *job_new(dev_t dev, ino_t ino, int fd,
+				  const char *name)
+{
+	struct octofs_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return NULL;
+	job->name = strdup(name);
+	if (!job->name)
+		goto out_free_job;
+	job->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (job->fd < 0) {
+		log_error("cannot keep a descriptor for %s: %s", name,
+			  strerror(errno));
+		goto out_free_name;
+	}
+	job->dev = dev;
+	job->ino = ino;
+	job->refs = 1;		/* the table's */
+	pthread_mutex_init(&job->state_lock, NULL);
+	return job;
+
+out_free_name:
+	free(job->name);
+out_free_job:
+	free(job);
+	return NULL;
+}
+
+static int set_name(struct octofs_job *job, const char *name)
+{
+	char *copy;
+
+	if (!name || !strcmp(job->name, name))
+		return 0;
+	copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	free(job->name);
+	job->name = copy;
+	return 0;
+}
+
+struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
+			      int fd, const char *name)
+{
+	struct octofs_job *job;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (!job) {
+		job = job_new(dev, ino, fd, name);
+		if (!job)
+			goto out_unlock;
+		maybe_grow(q);
+		job->hash_next = q->buckets[hash_key(q, dev, ino)];
+		q->buckets[hash_key(q, dev, ino)] = job;
+		q->n_jobs++;
+	} else if (set_name(job, name)) {
+		job = NULL;
+		goto out_unlock;
+	}
+	atomic_fetch_add(&job->generation, 1);
+	if (job->busy)
+		atomic_store(&job->cancel, 1);
+	job->held = true;
+	job->attempts = 0;
+	run_remove(q, job);
+	job->refs++;
+out_unlock:
+	pthread_mutex_unlock(&q->lock);
+	return job;
+}
+
+int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
+		 const char *name)
+{
+	struct octofs_job *job;
+	int err = 0;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (!job) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	err = set_name(job, name);
+	job->held = false;
+	job->not_before.tv_sec = 0;
+	job->not_before.tv_nsec = 0;
+	run_append(q, job);
+out_unlock:
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+/*
+ * Take the waiters of (dev, ino) off the list; the caller answers them
+ * after dropping the lock.
+ */
+static struct queue_waiter *take_waiters(struct octofs_queue *q, dev_t dev,
+					 ino_t ino)
+{
+	struct queue_waiter **p = &q->waiters, *taken = NULL, *w;
+
+	while ((w = *p)) {
+		if (w->dev == dev && w->ino == ino) {
+			*p = w->next;
+			w->next = taken;
+			taken = w;
+		} else {
+			p = &w->next;
+		}
+	}
+	return taken;
+}
+
+static void answer_waiters(struct queue_waiter *w, const char *url, int err)
+{
+	struct queue_waiter *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		w->next = NULL;
+		w->done(w, url, err);
+	}
+}
+
+/* Remove @job from the table; q->lock held.  Returns its waiters. */
+static struct queue_waiter *retire_job(struct octofs_queue *q,
+				       struct octofs_job *job)
+{
+	struct queue_waiter *w = take_waiters(q, job->dev, job->ino);
+
+	run_remove(q, job);
+	unlink_job(q, job);
+	job_unref_locked(job);
+	return w;
+}
+
+void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino)
+{
+	struct queue_waiter *w = NULL;
+	struct octofs_job *job;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (job) {
+		atomic_fetch_add(&job->generation, 1);
+		atomic_store(&job->cancel, 1);
+		w = retire_job(q, job);
+	}
+	pthread_mutex_unlock(&q->lock);
+	answer_waiters(w, NULL, -ENODATA);
+}
+
+void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
+		  const char *name)
+{
+	struct octofs_job *job;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (job && set_name(job, name))
+		log_warn("out of memory renaming the upload of %s", job->name);
+	pthread_mutex_unlock(&q->lock);
+}
+
+int queue_state(struct octofs_queue *q, dev_t dev, ino_t ino,
+		enum job_state *state)
+{
+	struct octofs_job *job;
+	int err = 0;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (job)
+		*state = job->busy ? JOB_UPLOADING : JOB_QUEUED;
+	else
+		err = -ENOENT;
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
+	       struct queue_waiter *w, unsigned long timeout_ms)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&q->lock);
+	if (!find_job(q, dev, ino) || q->stopping) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	w->dev = dev;
+	w->ino = ino;
+	now_mono(&w->deadline);
+	ts_add_ms(&w->deadline, timeout_ms);
+	w->next = q->waiters;
+	q->waiters = w;
+	pthread_cond_signal(&q->waiter_cond);
+out_unlock:
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+void queue_counts(struct octofs_queue *q, struct queue_counts *c)
+{
+	pthread_mutex_lock(&q->lock);
+	c->uploading = q->uploading;
+	c->queued = q->n_jobs - q->uploading;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* The first runnable job whose backoff has passed; q->lock held. */
+static struct octofs_job *first_ready(struct octofs_queue *q,
+				      struct timespec *next_wake,
+				      bool *have_wake)
+{
+	struct octofs_job *job;
+	struct timespec now;
+
+	now_mono(&now);
+	*have_wake = false;
+	for (job = q->run_head; job; job = job->run_next) {
+		if (!ts_before(&now, &job->not_before))
+			return job;
+		if (!*have_wake || ts_before(&job->not_before, next_wake)) {
+			*next_wake = job->not_before;
+			*have_wake = true;
+		}
+	}
+	return NULL;
+}
+
+struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
+{
+	struct octofs_job *job = NULL;
+	struct timespec wake;
+	bool have_wake;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->stopping) {
+		job = first_ready(q, &wake, &have_wake);
+		if (job)
+			break;
+		if (have_wake)
+			pthread_cond_timedwait(&q->work_cond, &q->lock, &wake);
+		else
+			pthread_cond_wait(&q->work_cond, &q->lock);
+	}
+	if (job) {
+		run_remove(q, job);
+		job->busy = true;
+		job->refs++;
+		q->uploading++;
+		atomic_store(&job->cancel, 0);
+		*gen = atomic_load(&job->generation);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return job;
+}
+
+/*
+ * End a worker's claim; q->lock held.  A job overtaken by a newer
+ * generation goes back to the run queue unless a writer holds it.
+ */
+static void release_claim(struct octofs_queue *q, struct octofs_job *job)
+{
+	job->busy = false;
+	q->uploading--;
+	if (!job->dead)
+		run_append(q, job);
+}
+
+static void finish(struct octofs_queue *q, struct octofs_job *job,
+		   uint64_t gen, const char *url, int err)
+{
+	struct queue_waiter *w = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	if (!job->dead && atomic_load(&job->generation) == gen) {
+		job->busy = false;
+		q->uploading--;
+		w = retire_job(q, job);
+	} else {
+		release_claim(q, job);
+	}
+	job_unref_locked(job);
+	pthread_mutex_unlock(&q->lock);
+	answer_waiters(w, url, err);
+}
+
+void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
+		const char *url)
+{
+	finish(q, job, gen, url, 0);
+}
+
+void queue_failed(struct octofs_queue *q, struct octofs_job *job,
+		  uint64_t gen)
+{
+	finish(q, job, gen, NULL, -ENODATA);
+}
+
+void queue_retry(struct octofs_queue *q, struct octofs_job *job,
+		 uint64_t gen, unsigned long delay_ms)
+{
+	pthread_mutex_lock(&q->lock);
+	if (atomic_load(&job->generation) == gen) {
+		now_mono(&job->not_before);
+		ts_add_ms(&job->not_before, delay_ms);
+		job->attempts++;
+	}
+	release_claim(q, job);
+	job_unref_locked(job);
+	pthread_mutex_unlock(&q->lock);
+}
+
+unsigned int queue_job_attempts(struct octofs_queue *q,
+				struct octofs_job *job)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&q->lock);
+	n = job->attempts;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+void queue_abort_uploads(struct octofs_queue *q)
+{
+	struct octofs_job *job;
+	size_t i;
+
+	pthread_mutex_lock(&q->lock);
+	for (i = 0; i < q->n_buckets; i++)
+		for (job = q->buckets[i]; job; job = job->hash_next)
+			if (job->busy)
+				atomic_store(&job->cancel, 1);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void queue_job_lock_state(struct octofs_job *job)
+{
+	pthread_mutex_lock(&job->state_lock);
+}
+
+void queue_job_unlock_state(struct octofs_job *job)
+{
+	pthread_mutex_unlock(&job->state_lock);
+}
+
+bool queue_job_current(struct octofs_queue *q, struct octofs_job *job,
+		       uint64_t gen)
+{
+	bool current;
+
+	pthread_mutex_lock(&q->lock);
+	current = !job->dead && atomic_load(&job->generation) == gen;
+	pthread_mutex_unlock(&q->lock);
+	return current;
+}
+
+int queue_job_fd(const struct octofs_job *job)
+{
+	return job->fd;
+}
+
+char *queue_job_name(struct octofs_queue *q, struct octofs_job *job)
+{
+	char *name;
+
+	pthread_mutex_lock(&q->lock);
+	name = strdup(job->name);
+	pthread_mutex_unlock(&q->lock);
+	return name;
+}
+
+const atomic_int *queue_job_cancel_flag(const struct octofs_job *job)
+{
+	return &job->cancel;
+}
+
+/* Collect the waiters whose deadline passed; q->lock held. */
+static struct queue_waiter *take_expired(struct octofs_queue *q,
+					 struct timespec *next_wake,
+					 bool *have_wake)
+{
+	struct queue_waiter **p = &q->waiters, *taken = NULL, *w;
+	struct timespec now;
+
+	now_mono(&now);
+	*have_wake = false;
+	while ((w = *p)) {
+		if (q->stopping || !ts_before(&now, &w->deadline)) {
+			*p = w->next;
+			w->next = taken;
+			taken = w;
+			continue;
+		}
+		if (!*have_wake || ts_before(&w->deadline, next_wake)) {
+			*next_wake = w->deadline;
+			*have_wake = true;
+		}
+		p = &w->next;
+	}
+	return taken;
+}
+
+/* Answers waiters whose url_wait ran out. */
+static void *reaper_main(void *arg)
+{
+	struct octofs_queue *q = arg;
+	struct queue_waiter *expired;
+	struct timespec wake;
+	bool have_wake, stop;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		expired = take_expired(q, &wake, &have_wake);
+		stop = q->stopping;
+		if (expired) {
+			pthread_mutex_unlock(&q->lock);
+			answer_waiters(expired, NULL, -EAGAIN);
+			pthread_mutex_lock(&q->lock);
+			continue;
+		}
+		if (stop)
+			break;
+		if (have_wake)
+			pthread_cond_timedwait(&q->waiter_cond, &q->lock,
+					       &wake);
+		else
+			pthread_cond_wait(&q->waiter_cond, &q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+static int init_cond(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	err = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return -err;
+}
+
+struct octofs_queue *queue_new(void)
+{
+	struct octofs_queue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->n_buckets = QUEUE_BUCKETS_MIN;
+	q->buckets = calloc(q->n_buckets, sizeof(*q->buckets));
+	if (!q->buckets)
+		goto out_free_q;
+	pthread_mutex_init(&q->lock, NULL);
+	if (init_cond(&q->work_cond))
+		goto out_free_buckets;
+	if (init_cond(&q->waiter_cond))
+		goto out_destroy_work;
+	if (pthread_create(&q->reaper, NULL, reaper_main, q))
+		goto out_destroy_waiter;
+	return q;
+
+out_destroy_waiter:
+	pthread_cond_destroy(&q->waiter_cond);
+out_destroy_work:
+	pthread_cond_destroy(&q->work_cond);
+out_free_buckets:
+	pthread_mutex_destroy(&q->lock);
+	free(q->buckets);
+out_free_q:
+	free(q);
+	return NULL;
+}
+
+void queue_shutdown(struct octofs_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stopping = true;
+	pthread_cond_broadcast(&q->work_cond);
+	pthread_cond_broadcast(&q->waiter_cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void queue_free(struct octofs_queue *q)
+{
+	struct octofs_job *job, *next;
+	size_t i;
+
+	if (!q)
+		return;
+	queue_shutdown(q);
+	pthread_join(q->reaper, NULL);
+	for (i = 0; i < q->n_buckets; i++) {
+		for (job = q->buckets[i]; job; job = next) {
+			next = job->hash_next;
+			job->dead = true;
+			job_unref_locked(job);
+		}
+	}
+	free(q->buckets);
+	pthread_cond_destroy(&q->work_cond);
+	pthread_cond_destroy(&q->waiter_cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}

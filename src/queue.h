@@ -1,0 +1,139 @@
+/*
+ * queue: the upload jobs of files that are not yet done.
+ *
+ * A job exists from a file's first modification through the mount until
+ * its upload succeeded, failed for good, or was cancelled; done and failed
+ * states live only on disk (state.c).  Jobs are keyed by (st_dev, st_ino),
+ * so hard links share one upload, and each job keeps its own O_PATH
+ * descriptor of the file, so it survives the kernel forgetting the inode
+ * and follows renames.
+ *
+ * The queue does no I/O of its own.  FUSE threads hold, submit, cancel and
+ * wait; worker threads pop, then report the outcome.  A generation number
+ * tells an outcome that still describes the file from one that was
+ * overtaken by a newer write: only the former is published.
+ */
+#ifndef OCTOFS_QUEUE_H
+#define OCTOFS_QUEUE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+enum job_state {
+	JOB_QUEUED,		/* waiting for its last writer or a worker */
+	JOB_UPLOADING,		/* a worker has it */
+};
+
+struct octofs_queue;
+struct octofs_job;
+
+/*
+ * Someone waiting for a job's URL.  The caller allocates it and sets
+ * @done; the queue calls @done exactly once, from any thread, without
+ * holding its locks: with the URL and 0, with NULL and -ENODATA when the
+ * upload failed or was cancelled, or with NULL and -EAGAIN when the
+ * timeout passed first.  @done owns @w from then on.
+ */
+struct queue_waiter {
+	void (*done)(struct queue_waiter *w, const char *url, int err);
+	/* private to the queue */
+	dev_t dev;
+	ino_t ino;
+	struct timespec deadline;
+	struct queue_waiter *next;
+};
+
+/* Counts for the status attribute and the unmount message. */
+struct queue_counts {
+	unsigned long queued;
+	unsigned long uploading;
+};
+
+/* NULL when out of memory or a thread cannot start. */
+struct octofs_queue *queue_new(void);
+
+/* Stop: queue_pop() returns NULL, waiters get -EAGAIN.  Idempotent. */
+void queue_shutdown(struct octofs_queue *q);
+
+/* Shut down if needed and free; all worker threads must have exited. */
+void queue_free(struct octofs_queue *q);
+
+/*
+ * The file was modified: get or create its job (dup'ing @fd, an O_PATH
+ * descriptor, on creation), start a new generation, cancel an upload in
+ * flight, and hold the job until queue_submit().  Returns a reference the
+ * caller drops with queue_job_put(), or NULL when out of memory.
+ */
+struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
+			      int fd, const char *name);
+
+/*
+ * The last writer is gone: let workers have the job, under @name (NULL:
+ * keep the name).  -ENOENT when the file has no job.
+ */
+int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
+		 const char *name);
+
+/* Forget the file's job: its upload is cancelled, waiters get -ENODATA. */
+void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino);
+
+/* The file now has this name (rename, link). */
+void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
+		  const char *name);
+
+/* 0 and the state when the file has a job; -ENOENT when it has none. */
+int queue_state(struct octofs_queue *q, dev_t dev, ino_t ino,
+		enum job_state *state);
+
+/*
+ * Wait for the URL of the file's job for at most @timeout_ms.  0: @w is
+ * registered and its done() will be called.  -ENOENT: the file has no
+ * job (the caller answers from the file's stored state).
+ */
+int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
+	       struct queue_waiter *w, unsigned long timeout_ms);
+
+void queue_counts(struct octofs_queue *q, struct queue_counts *c);
+
+/*
+ * Worker side.  queue_pop() blocks until a job may start and returns it
+ * with a reference and its generation in @gen, or NULL after shutdown.
+ */
+struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen);
+
+/* Outcomes; each also ends the worker's claim on the job. */
+void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
+		const char *url);
+void queue_failed(struct octofs_queue *q, struct octofs_job *job,
+		  uint64_t gen);
+void queue_retry(struct octofs_queue *q, struct octofs_job *job,
+		 uint64_t gen, unsigned long delay_ms);
+
+/* How many times this generation was retried so far. */
+unsigned int queue_job_attempts(struct octofs_queue *q,
+				struct octofs_job *job);
+
+/* Raise the cancel flag of every upload in flight (unmount). */
+void queue_abort_uploads(struct octofs_queue *q);
+
+/*
+ * The state lock orders writes of a job's on-disk state: take it around
+ * any state.c write, and check queue_job_current() under it before
+ * writing an outcome.  Lock order: state lock, then the queue's lock.
+ */
+void queue_job_lock_state(struct octofs_job *job);
+void queue_job_unlock_state(struct octofs_job *job);
+bool queue_job_current(struct octofs_queue *q, struct octofs_job *job,
+		       uint64_t gen);
+
+int queue_job_fd(const struct octofs_job *job);
+/* A copy of the job's current name (caller frees), NULL when no memory. */
+char *queue_job_name(struct octofs_queue *q, struct octofs_job *job);
+const atomic_int *queue_job_cancel_flag(const struct octofs_job *job);
+
+void queue_job_put(struct octofs_queue *q, struct octofs_job *job);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * state: user.octofs.* attributes on stored files.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fdpath.h"
+#include "log.h"
+#include "state.h"
+
+static const char *const status_names[] = {
+	[STATE_NONE] = "",
+	[STATE_QUEUED] = "queued",
+	[STATE_UPLOADING] = "uploading",
+	[STATE_DONE] = "done",
+	[STATE_FAILED] = "failed",
+};
+
+const char *state_status_name(enum state_status st)
+{
+	return status_names[st];
+}
+
+int state_status_parse(const char *value, size_t len, enum state_status *st)
+{
+	size_t i;
+
+	for (i = STATE_QUEUED; i <= STATE_FAILED; i++) {
+		if (strlen(status_names[i]) == len &&
+		    !memcmp(status_names[i], value, len)) {
+			*st = (enum state_status)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool state_is_own_attr(const char *name)
+{
+	return !strncmp(name, STATE_PREFIX, strlen(STATE_PREFIX));
+}
+
+static int set_attr(int fd, const char *attr, const char *value)
+{
+	char path[FDPATH_MAX];
+
+	if (setxattr(fdpath(fd, path), attr, value, strlen(value), 0))
+		return -errno;
+	return 0;
+}
+
+static int remove_attr(int fd, const char *attr)
+{
+	char path[FDPATH_MAX];
+
+	if (removexattr(fdpath(fd, path), attr) && errno != ENODATA)
+		return -errno;
+	return 0;
+}
+
+static int set_status(int fd, enum state_status st)
+{
+	return set_attr(fd, STATE_STATUS, status_names[st]);
+}
+
+/*
+ * Status first: once it no longer says "done", a crash between the
+ * writes cannot leave an old URL looking current.
+ */
+int state_mark_queued(int fd)
+{
+	int err = set_status(fd, STATE_QUEUED);
+
+	if (!err)
+		err = remove_attr(fd, STATE_URL);
+	if (!err)
+		err = remove_attr(fd, STATE_KEY);
+	if (!err)
+		err = remove_attr(fd, STATE_ERROR);
+	return err;
+}
+
+int state_mark_uploading(int fd)
+{
+	return set_status(fd, STATE_UPLOADING);
+}
+
+/* URL and key before the status, so "done" always comes with its URL. */
+int state_mark_done(int fd, const char *url, const char *key)
+{
+	int err = set_attr(fd, STATE_URL, url);
+
+	if (!err)
+		err = set_attr(fd, STATE_KEY, key);
+	if (!err)
+		err = remove_attr(fd, STATE_ERROR);
+	if (!err)
+		err = set_status(fd, STATE_DONE);
+	return err;
+}
+
+int state_mark_failed(int fd, const char *error)
+{
+	int err = set_attr(fd, STATE_ERROR, error);
+
+	if (!err)
+		err = set_status(fd, STATE_FAILED);
+	return err;
+}
+
+int state_forget(int fd)
+{
+	int err = remove_attr(fd, STATE_STATUS);
+
+	if (!err)
+		err = remove_attr(fd, STATE_URL);
+	if (!err)
+		err = remove_attr(fd, STATE_KEY);
+	if (!err)
+		err = remove_attr(fd, STATE_ERROR);
+	return err;
+}
+
+/* @follow: the magic /proc/self/fd/N link must be followed; names in
+ * the store must not be (a symlink's target is not ours to read). */
+static enum state_status status_from_path(const char *path, bool follow)
+{
+	char value[16];
+	enum state_status st;
+	ssize_t len;
+
+	if (follow)
+		len = getxattr(path, STATE_STATUS, value, sizeof(value));
+	else
+		len = lgetxattr(path, STATE_STATUS, value, sizeof(value));
+	if (len < 0 || state_status_parse(value, (size_t)len, &st))
+		return STATE_NONE;
+	return st;
+}
+
+enum state_status state_read_status(int fd)
+{
+	char path[FDPATH_MAX];
+
+	return status_from_path(fdpath(fd, path), true);
+}
+
+enum state_status state_read_status_at(int dir_fd, const char *name)
+{
+	char path[FDPATH_MAX + 256 + 2];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dir_fd, name);
+	return status_from_path(path, false);
+}
+
+ssize_t state_get(int fd, const char *attr, char *buf, size_t size)
+{
+	char path[FDPATH_MAX];
+	ssize_t len;
+
+	len = getxattr(fdpath(fd, path), attr, buf, size);
+	return len < 0 ? -errno : len;
+}
+
+int state_probe(int dir_fd)
+{
+	char name[64];
+	int fd, err = 0;
+
+	snprintf(name, sizeof(name), ".octofs-probe.%ld", (long)getpid());
+	fd = openat(dir_fd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	if (fsetxattr(fd, STATE_PREFIX "probe", "1", 1, 0))
+		err = -errno;
+	close(fd);
+	unlinkat(dir_fd, name, 0);
+	return err;
+}

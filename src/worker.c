@@ -1,0 +1,323 @@
+/*
+ * worker: upload threads.  Each owns one http_client, so connections are
+ * reused from one file to the next, and takes jobs from the queue until
+ * it is shut down.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdpath.h"
+#include "http.h"
+#include "log.h"
+#include "mime.h"
+#include "octofs.h"
+#include "opts.h"
+#include "presign.h"
+#include "put.h"
+#include "queue.h"
+#include "state.h"
+#include "worker.h"
+
+#define BACKOFF_BASE_MS 500UL
+#define BACKOFF_MAX_MS 60000UL
+#define RETRY_AFTER_MAX_S 3600L
+#define PRESIGN_TRIES 3		/* fresh URLs after 403s on PUT */
+
+struct worker {
+	struct worker_pool *pool;
+	pthread_t thread;
+	bool started;
+	struct http_client *http;
+	unsigned int seed;	/* for backoff jitter */
+};
+
+struct worker_pool {
+	struct octofs *ctx;
+	pthread_mutex_t lock;
+	pthread_cond_t idle_cond;	/* a worker exited */
+	unsigned int running;		/* guarded by lock */
+	unsigned int n;
+	struct worker workers[];
+};
+
+/* One upload being carried out: the job and what is known so far. */
+struct upload {
+	struct octofs_job *job;
+	uint64_t gen;
+	char *name;
+	int file_fd;		/* O_RDONLY on the stored file */
+	off_t size;
+	struct presign_answer ans;
+	struct http_result res;
+	struct timespec started;
+};
+
+/*
+ * Write the job's on-disk state unless a newer write overtook it.  A
+ * failure to record is logged; the upload itself is not affected.
+ */
+static void persist(struct octofs *ctx, struct upload *up,
+		    enum state_status st)
+{
+	int fd = queue_job_fd(up->job);
+	int err = 0;
+
+	queue_job_lock_state(up->job);
+	if (queue_job_current(ctx->queue, up->job, up->gen)) {
+		if (st == STATE_UPLOADING)
+			err = state_mark_uploading(fd);
+		else if (st == STATE_QUEUED)
+			err = state_mark_queued(fd);
+		else if (st == STATE_DONE)
+			err = state_mark_done(fd, up->ans.public_url,
+					      up->ans.object_key);
+		else
+			err = state_mark_failed(fd, up->res.message);
+	}
+	queue_job_unlock_state(up->job);
+	if (err)
+		log_warn("cannot record state of %s: %s", up->name,
+			 strerror(-err));
+}
+
+/* Exponential backoff with full jitter, at least what Retry-After asks. */
+static unsigned long backoff_ms(struct worker *w, unsigned int attempts,
+				long retry_after_s)
+{
+	unsigned long cap = BACKOFF_BASE_MS << (attempts < 7 ? attempts : 7);
+	unsigned long delay;
+
+	if (cap > BACKOFF_MAX_MS)
+		cap = BACKOFF_MAX_MS;
+	delay = cap / 2 + (unsigned long)rand_r(&w->seed) % (cap / 2 + 1);
+	if (retry_after_s > RETRY_AFTER_MAX_S)
+		retry_after_s = RETRY_AFTER_MAX_S;
+	if (retry_after_s >= 0 && (unsigned long)retry_after_s * 1000 > delay)
+		delay = (unsigned long)retry_after_s * 1000;
+	return delay;
+}
+
+static double elapsed_s(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	       (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* Open the stored bytes; a precise reason in up->res on failure. */
+static enum http_verdict open_file(struct upload *up)
+{
+	char path[FDPATH_MAX];
+	struct stat st;
+
+	up->file_fd = open(fdpath(queue_job_fd(up->job), path),
+			   O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (up->file_fd < 0 || fstat(up->file_fd, &st)) {
+		snprintf(up->res.message, sizeof(up->res.message),
+			 "cannot read the stored file: %s", strerror(errno));
+		return HTTP_FATAL;
+	}
+	up->size = st.st_size;
+	return HTTP_OK;
+}
+
+/* Presign and PUT; a 403 on the PUT means the URL expired: ask again. */
+static enum http_verdict transfer(struct worker *w, struct upload *up)
+{
+	struct octofs *ctx = w->pool->ctx;
+	const struct octofs_opts *o = ctx->opts;
+	struct presign_request req = {
+		.file_name = up->name,
+		.content_type = mime_type_for_name(ctx->mime, up->name),
+		.prefix = o->prefix,
+		.expires_in = o->expires_in,
+	};
+	enum http_verdict v = HTTP_EXPIRED;
+	int tries;
+
+	for (tries = 0; tries < PRESIGN_TRIES && v == HTTP_EXPIRED; tries++) {
+		presign_answer_clear(&up->ans);
+		http_result_init(&up->res);
+		v = presign_call(w->http, o->endpoint, o->api_key, &req,
+				 &up->ans, &up->res);
+		if (v != HTTP_OK)
+			break;
+		v = put_file(w->http, up->ans.upload_url,
+			     up->ans.content_type, up->file_fd, up->size,
+			     queue_job_cancel_flag(up->job), NULL, NULL,
+			     &up->res);
+	}
+	return v == HTTP_EXPIRED ? HTTP_RETRY : v;
+}
+
+static void finish(struct worker *w, struct upload *up, enum http_verdict v)
+{
+	struct octofs *ctx = w->pool->ctx;
+	unsigned long delay;
+
+	switch (v) {
+	case HTTP_OK:
+		persist(ctx, up, STATE_DONE);
+		log_info("uploaded %s (%lld bytes, %.1fs): %s", up->name,
+			 (long long)up->size, elapsed_s(&up->started),
+			 up->ans.public_url);
+		queue_done(ctx->queue, up->job, up->gen, up->ans.public_url);
+		break;
+	case HTTP_FATAL:
+		persist(ctx, up, STATE_FAILED);
+		log_warn("upload of %s failed: %s", up->name,
+			 up->res.message);
+		queue_failed(ctx->queue, up->job, up->gen);
+		break;
+	case HTTP_CANCELLED:
+		log_debug("upload of %s cancelled", up->name);
+		queue_retry(ctx->queue, up->job, up->gen, 0);
+		break;
+	default:
+		delay = backoff_ms(w, queue_job_attempts(ctx->queue, up->job),
+				   up->res.retry_after_s);
+		persist(ctx, up, STATE_QUEUED);
+		log_info("upload of %s: %s; retrying in %.1fs", up->name,
+			 up->res.message, (double)delay / 1000);
+		queue_retry(ctx->queue, up->job, up->gen, delay);
+		break;
+	}
+}
+
+static void upload(struct worker *w, struct octofs_job *job, uint64_t gen)
+{
+	struct octofs *ctx = w->pool->ctx;
+	struct upload up = { .job = job, .gen = gen, .file_fd = -1 };
+	enum http_verdict v;
+
+	clock_gettime(CLOCK_MONOTONIC, &up.started);
+	http_result_init(&up.res);
+	up.name = queue_job_name(ctx->queue, job);
+	if (!up.name) {
+		snprintf(up.res.message, sizeof(up.res.message),
+			 "out of memory");
+		finish(w, &up, HTTP_RETRY);
+		return;
+	}
+	persist(ctx, &up, STATE_UPLOADING);
+	v = open_file(&up);
+	if (v == HTTP_OK)
+		v = transfer(w, &up);
+	finish(w, &up, v);
+	if (up.file_fd >= 0)
+		close(up.file_fd);
+	presign_answer_clear(&up.ans);
+	free(up.name);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct worker_pool *pool = w->pool;
+	struct octofs_job *job;
+	uint64_t gen;
+
+	while ((job = queue_pop(pool->ctx->queue, &gen)))
+		upload(w, job, gen);
+	pthread_mutex_lock(&pool->lock);
+	pool->running--;
+	pthread_cond_broadcast(&pool->idle_cond);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+static int start_worker(struct worker_pool *pool, struct worker *w,
+			const struct http_config *cfg)
+{
+	w->pool = pool;
+	w->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)w;
+	w->http = http_client_new(cfg);
+	if (!w->http)
+		return -ENOMEM;
+	pthread_mutex_lock(&pool->lock);
+	pool->running++;
+	pthread_mutex_unlock(&pool->lock);
+	if (pthread_create(&w->thread, NULL, worker_main, w)) {
+		pthread_mutex_lock(&pool->lock);
+		pool->running--;
+		pthread_mutex_unlock(&pool->lock);
+		return -EAGAIN;
+	}
+	w->started = true;
+	return 0;
+}
+
+struct worker_pool *worker_pool_start(struct octofs *ctx)
+{
+	struct http_config cfg = { .ca_file = ctx->opts->ca_file };
+	unsigned int n = ctx->opts->jobs, i;
+	struct worker_pool *pool;
+	int err;
+
+	pool = calloc(1, sizeof(*pool) + n * sizeof(pool->workers[0]));
+	if (!pool)
+		return NULL;
+	pool->ctx = ctx;
+	pool->n = n;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->idle_cond, NULL);
+	for (i = 0; i < n; i++) {
+		err = start_worker(pool, &pool->workers[i], &cfg);
+		if (err) {
+			log_error("cannot start upload worker: %s",
+				  strerror(-err));
+			queue_shutdown(ctx->queue);
+			worker_pool_stop(pool, 0);
+			return NULL;
+		}
+	}
+	return pool;
+}
+
+/* Wait until every worker has left its loop, or @ms passed. */
+static void wait_idle(struct worker_pool *pool, unsigned long ms)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)(ms / 1000);
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pool->lock);
+	while (pool->running)
+		if (pthread_cond_timedwait(&pool->idle_cond, &pool->lock,
+					   &deadline) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void worker_pool_stop(struct worker_pool *pool, unsigned long grace_ms)
+{
+	unsigned int i;
+
+	if (!pool)
+		return;
+	wait_idle(pool, grace_ms);
+	queue_abort_uploads(pool->ctx->queue);
+	for (i = 0; i < pool->n; i++) {
+		if (pool->workers[i].started)
+			pthread_join(pool->workers[i].thread, NULL);
+		http_client_free(pool->workers[i].http);
+	}
+	pthread_cond_destroy(&pool->idle_cond);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}

@@ -1,0 +1,311 @@
+/* Tests for src/queue.c: job lifecycle, generations, waiters, retries. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue.h"
+#include "tap.h"
+
+/* A waiter that records how it was answered. */
+struct probe {
+	struct queue_waiter w;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls;
+	int err;
+	char url[128];
+};
+
+static void probe_done(struct queue_waiter *w, const char *url, int err)
+{
+	struct probe *p = (struct probe *)w;
+
+	pthread_mutex_lock(&p->lock);
+	p->calls++;
+	p->err = err;
+	snprintf(p->url, sizeof(p->url), "%s", url ? url : "");
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void probe_init(struct probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->w.done = probe_done;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+/* Wait at most @ms for the probe to be answered; returns calls. */
+static int probe_wait(struct probe *p, long ms)
+{
+	struct timespec deadline;
+	int calls;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (!p->calls &&
+	       pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == 0)
+		;
+	calls = p->calls;
+	pthread_mutex_unlock(&p->lock);
+	return calls;
+}
+
+static int devnull;
+
+static struct octofs_job *hold(struct octofs_queue *q, ino_t ino,
+			       const char *name)
+{
+	return queue_hold(q, 1, ino, devnull, name);
+}
+
+static void test_lifecycle(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct octofs_job *job, *popped;
+	enum job_state st;
+	struct probe p;
+	uint64_t gen;
+	char *name;
+
+	ok(q != NULL, "queue_new");
+	is_int(queue_state(q, 1, 10, &st), -ENOENT, "no job before a write");
+	probe_init(&p);
+	is_int(queue_wait(q, 1, 10, &p.w, 1000), -ENOENT,
+	       "waiting on a file without a job says so at once");
+
+	job = hold(q, 10, "a.png");
+	ok(job != NULL, "hold creates a job");
+	ok(queue_job_fd(job) >= 0 && queue_job_fd(job) != devnull,
+	   "the job keeps its own descriptor");
+	queue_job_put(q, job);
+	is_int(queue_state(q, 1, 10, &st), 0, "held job exists");
+	is_int(st, JOB_QUEUED, "held job is queued");
+	is_int(queue_wait(q, 1, 10, &p.w, 5000), 0, "waiter registered");
+
+	is_int(queue_submit(q, 1, 10, "b.png"), 0, "submit");
+	popped = queue_pop(q, &gen);
+	ok(popped != NULL, "pop returns the submitted job");
+	name = queue_job_name(q, popped);
+	is_str(name, "b.png", "submit renames the job");
+	free(name);
+	is_int(queue_state(q, 1, 10, &st), 0, "job exists while uploading");
+	is_int(st, JOB_UPLOADING, "popped job is uploading");
+	ok(queue_job_current(q, popped, gen), "generation is current");
+
+	queue_done(q, popped, gen, "https://x/b.png");
+	is_int(probe_wait(&p, 5000), 1, "waiter answered once");
+	is_int(p.err, 0, "waiter got success");
+	is_str(p.url, "https://x/b.png", "waiter got the URL");
+	is_int(queue_state(q, 1, 10, &st), -ENOENT, "done job is gone");
+	queue_free(q);
+}
+
+/* A write during the upload: its outcome is not published. */
+static void test_overtaken(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct octofs_job *job, *first, *second;
+	uint64_t gen1, gen2;
+	enum job_state st;
+	struct probe p;
+
+	queue_job_put(q, hold(q, 20, "v.txt"));
+	queue_submit(q, 1, 20, NULL);
+	first = queue_pop(q, &gen1);
+	ok(!atomic_load(queue_job_cancel_flag(first)), "not cancelled yet");
+
+	job = hold(q, 20, "v.txt");
+	ok(job == first, "a hard link or rewrite finds the same job");
+	queue_job_put(q, job);
+	ok(atomic_load(queue_job_cancel_flag(first)),
+	   "rewrite cancels the upload in flight");
+	ok(!queue_job_current(q, first, gen1), "old generation is stale");
+
+	probe_init(&p);
+	is_int(queue_wait(q, 1, 20, &p.w, 5000), 0, "waiter registered");
+	queue_done(q, first, gen1, "https://x/old");
+	is_int(queue_state(q, 1, 20, &st), 0,
+	       "stale success does not retire the job");
+	is_int(st, JOB_QUEUED, "job waits for its writer again");
+	is_int(p.calls, 0, "stale success answers nobody");
+
+	queue_submit(q, 1, 20, NULL);
+	second = queue_pop(q, &gen2);
+	ok(second == first && gen2 != gen1, "new generation popped");
+	ok(!atomic_load(queue_job_cancel_flag(second)),
+	   "cancel flag cleared for the new attempt");
+	queue_done(q, second, gen2, "https://x/new");
+	probe_wait(&p, 5000);
+	is_str(p.url, "https://x/new", "waiter gets the newest URL");
+	queue_free(q);
+}
+
+static void test_cancel_and_fail(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct octofs_job *job;
+	struct probe p1, p2;
+	enum job_state st;
+	uint64_t gen;
+
+	queue_job_put(q, hold(q, 30, "c.txt"));
+	probe_init(&p1);
+	queue_wait(q, 1, 30, &p1.w, 5000);
+	queue_cancel(q, 1, 30);
+	is_int(probe_wait(&p1, 5000), 1, "cancel answers waiters");
+	is_int(p1.err, -ENODATA, "cancelled waiter gets ENODATA");
+	is_int(queue_state(q, 1, 30, &st), -ENOENT, "cancelled job is gone");
+	is_int(queue_submit(q, 1, 30, NULL), -ENOENT,
+	       "submit after cancel finds no job");
+
+	queue_job_put(q, hold(q, 31, "d.txt"));
+	queue_submit(q, 1, 31, NULL);
+	job = queue_pop(q, &gen);
+	probe_init(&p2);
+	queue_wait(q, 1, 31, &p2.w, 5000);
+	queue_cancel(q, 1, 31);
+	ok(atomic_load(queue_job_cancel_flag(job)),
+	   "cancel raises the flag of an upload in flight");
+	ok(!queue_job_current(q, job, gen), "cancelled job is not current");
+	queue_done(q, job, gen, "https://x/late");
+	is_int(p2.err, -ENODATA, "late success after cancel is dropped");
+
+	queue_job_put(q, hold(q, 32, "e.txt"));
+	queue_submit(q, 1, 32, NULL);
+	job = queue_pop(q, &gen);
+	probe_init(&p1);
+	queue_wait(q, 1, 32, &p1.w, 5000);
+	queue_failed(q, job, gen);
+	is_int(probe_wait(&p1, 5000), 1, "failure answers waiters");
+	is_int(p1.err, -ENODATA, "failed waiter gets ENODATA");
+	queue_free(q);
+}
+
+static void test_wait_timeout(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct probe p;
+
+	queue_job_put(q, hold(q, 40, "slow.bin"));
+	probe_init(&p);
+	is_int(queue_wait(q, 1, 40, &p.w, 50), 0, "short waiter");
+	is_int(probe_wait(&p, 5000), 1, "timeout answers the waiter");
+	is_int(p.err, -EAGAIN, "timed-out waiter gets EAGAIN");
+	queue_free(q);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_retry(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct octofs_job *job;
+	struct queue_counts c;
+	uint64_t gen, gen2;
+	double t0;
+
+	queue_job_put(q, hold(q, 50, "r.txt"));
+	queue_submit(q, 1, 50, NULL);
+	job = queue_pop(q, &gen);
+	is_int(queue_job_attempts(q, job), 0, "no attempts yet");
+	queue_counts(q, &c);
+	is_int(c.uploading, 1, "one uploading");
+	t0 = now_s();
+	queue_retry(q, job, gen, 200);
+	job = queue_pop(q, &gen2);
+	ok(now_s() - t0 >= 0.19, "retry waits for its backoff");
+	is_int(gen2, gen, "same generation on retry");
+	is_int(queue_job_attempts(q, job), 1, "attempt counted");
+	queue_done(q, job, gen2, "https://x/r");
+	queue_counts(q, &c);
+	is_int(c.queued + c.uploading, 0, "queue empty");
+	queue_free(q);
+}
+
+static void *pop_thread(void *arg)
+{
+	uint64_t gen;
+
+	return queue_pop(arg, &gen);
+}
+
+static void test_shutdown(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct probe p;
+	pthread_t t;
+	void *res = (void *)1;
+
+	queue_job_put(q, hold(q, 60, "held.txt"));
+	probe_init(&p);
+	queue_wait(q, 1, 60, &p.w, 60000);
+	pthread_create(&t, NULL, pop_thread, q);
+	queue_shutdown(q);
+	pthread_join(t, &res);
+	ok(res == NULL, "pop returns NULL after shutdown");
+	is_int(probe_wait(&p, 5000), 1, "shutdown answers waiters");
+	is_int(p.err, -EAGAIN, "with EAGAIN");
+	queue_free(q);
+	queue_free(NULL);
+	ok(1, "queue_free(NULL) is a no-op");
+}
+
+static void test_many(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct queue_counts c;
+	struct octofs_job *job;
+	uint64_t gen;
+	int i, popped = 0;
+
+	for (i = 0; i < 1000; i++) {
+		queue_job_put(q, hold(q, 1000 + i, "f"));
+		queue_submit(q, 1, 1000 + i, NULL);
+	}
+	queue_counts(q, &c);
+	is_int(c.queued, 1000, "a thousand jobs queued");
+	for (i = 0; i < 1000; i++) {
+		job = queue_pop(q, &gen);
+		if (job) {
+			popped++;
+			queue_done(q, job, gen, "u");
+		}
+	}
+	is_int(popped, 1000, "each popped once, in order");
+	queue_counts(q, &c);
+	is_int(c.queued, 0, "none left");
+	queue_free(q);
+}
+
+int main(void)
+{
+	devnull = open("/dev/null", O_RDONLY);
+	test_lifecycle();
+	test_overtaken();
+	test_cancel_and_fail();
+	test_wait_timeout();
+	test_retry();
+	test_shutdown();
+	test_many();
+	close(devnull);
+	return tap_done();
+}
