@@ -215,11 +215,15 @@ static void stop_uploads(struct startup *s)
 	s->ctx.queue = NULL;
 }
 
+/*
+ * Unmount first, so nothing waits on a filesystem nobody serves while
+ * uploads in flight get their grace period.
+ */
 static void teardown(struct startup *s)
 {
-	stop_uploads(s);
 	if (s->mounted)
 		fuse_session_unmount(s->ctx.se);
+	stop_uploads(s);
 	if (s->signals)
 		fuse_remove_signal_handlers(s->ctx.se);
 	if (s->ctx.se)

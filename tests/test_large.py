@@ -1,0 +1,36 @@
+"""A large file: streamed, identical bytes, bounded daemon memory."""
+import hashlib
+import os
+import subprocess
+
+from conftest import xattr
+
+GIB = 1024 * 1024 * 1024
+RSS_LIMIT_KIB = 64 * 1024
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def test_one_gib_file(server, mounts, tmp_path):
+    src = tmp_path / "big.bin"
+    with open(src, "wb") as f:
+        block = os.urandom(1 << 20)
+        for i in range(GIB >> 20):
+            f.write(block[i % 256:] + block[:i % 256])
+    m = mounts(server, opts=["url_wait=600"])
+    subprocess.run(["cp", str(src), m.path("big.bin")], check=True)
+    url = xattr(m.path("big.bin"))
+    key = os.getxattr(m.path("big.bin"), "user.octofs.key").decode()
+    obj = server.objects()[key]
+    assert obj["size"] == GIB
+    assert obj["sha256"] == sha256_file(src)
+    rss = m.peak_rss_kib()
+    print("octofs peak RSS for a 1 GiB upload: %d KiB" % rss)
+    assert rss < RSS_LIMIT_KIB
+    assert url.endswith(key)

@@ -1,0 +1,188 @@
+"""Upload on close: URL as xattr and NAME.url, bytes served, request shape."""
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import wait_until, xattr, xattr_errno, write_file, read_file
+
+
+def test_cp_then_url(mnt, server, tmp_path):
+    src = tmp_path / "photo.png"
+    data = os.urandom(200_000)
+    write_file(src, data)
+    subprocess.run(["cp", str(src), mnt.path()], check=True)
+    url = xattr(mnt.path("photo.png"))
+    assert url.startswith(server.url + "/")
+    assert read_file(mnt.path("photo.png.url")) == (url + "\n").encode()
+    assert server.fetch(url) == data
+    assert xattr(mnt.path("photo.png"), "user.octofs.status") == "done"
+    key = xattr(mnt.path("photo.png"), "user.octofs.key")
+    assert url.endswith(key) and key.endswith(".png")
+
+
+def test_getfattr_and_cat_in_a_script(mnt, server, tmp_path):
+    """The documented one-liner: cp f ~/Drop/ && cat ~/Drop/f.url."""
+    src = tmp_path / "notes.txt"
+    write_file(src, b"hello drop folder\n")
+    out = subprocess.run(
+        "cp %s %s/ && getfattr -n user.octofs.url --only-values %s/notes.txt"
+        " && echo && cat %s/notes.txt.url" % (src, mnt.mnt, mnt.mnt, mnt.mnt),
+        shell=True, check=True, capture_output=True, text=True).stdout
+    first, second = out.split("\n")[:2]
+    assert first == second
+    assert server.fetch(first) == b"hello drop folder\n"
+
+
+def test_presign_request_fields(server, mounts):
+    m = mounts(server, opts=["prefix=team/shots", "expires_in=10",
+                             "url_wait=30"])
+    os.makedirs(m.path("deep", "er"))
+    write_file(m.path("deep", "er", "Shot 1.JPG"), b"\xff\xd8jpeg")
+    url = xattr(m.path("deep", "er", "Shot 1.JPG"))
+    presigns = server.log("presign")
+    assert len(presigns) == 1
+    req = presigns[0]
+    assert req["file_name"] == "Shot 1.JPG"     # basename only
+    assert req["body"]["expires_in"] == 60       # clamped locally
+    assert req["body"]["prefix"] == "team/shots"
+    assert req["body"]["content_type"] == "image/jpeg"
+    assert req["authorization"] is True
+    puts = server.log("put")
+    assert len(puts) == 1
+    assert puts[0]["authorization"] is False     # key never leaves for PUT
+    assert puts[0]["content_type"] == "image/jpeg"
+    assert "/team/shots/" in url
+
+
+@pytest.mark.parametrize("name,ctype", [
+    ("a.png", "image/png"), ("b.PDF", "application/pdf"),
+    ("c.mp4", "video/mp4"), ("d.unknownext", "application/octet-stream"),
+    ("noext", "application/octet-stream"),
+])
+def test_content_type_from_extension(mnt, server, name, ctype):
+    write_file(mnt.path(name), b"x")
+    xattr(mnt.path(name))
+    objects = server.objects()
+    assert [o["content_type"] for o in objects.values()] == [ctype]
+
+
+def test_close_returns_before_upload(server, mounts):
+    """close() does not wait for the network: the PUT is still held."""
+    server.add_fault("put", "delay", seconds=30, count=1)
+    m = mounts(server, opts=["url_wait=60"])
+    write_file(m.path("slow.bin"), b"12345")
+    # We are past close(); the upload cannot have finished yet.
+    assert xattr(m.path("slow.bin"), "user.octofs.status") in (
+        "queued", "uploading")
+    assert os.path.exists(m.path("slow.bin.url"))
+    server.clear_faults()
+
+
+def test_status_uploading_then_done(server, mounts):
+    server.add_fault("put", "delay", seconds=2, count=1)
+    m = mounts(server, opts=["url_wait=30"])
+    write_file(m.path("f.bin"), b"abc")
+    m.wait_status(m.path("f.bin"), "uploading")
+    assert xattr_errno(m.path("f.bin"), "user.octofs.key") == errno.ENODATA
+    assert server.fetch(xattr(m.path("f.bin"))) == b"abc"
+    assert xattr(m.path("f.bin"), "user.octofs.status") == "done"
+
+
+def test_url_wait_times_out(server, mounts):
+    server.add_fault("put", "delay", seconds=6, count=1)
+    m = mounts(server, opts=["url_wait=1"])
+    write_file(m.path("late.bin"), b"abc")
+    with pytest.raises(OSError) as e:
+        os.getxattr(m.path("late.bin"), "user.octofs.url")
+    assert e.value.errno == errno.EAGAIN
+    with pytest.raises(OSError) as e:
+        read_file(m.path("late.bin.url"))
+    assert e.value.errno == errno.EAGAIN
+    m.wait_status(m.path("late.bin"), "done")
+
+
+def test_rewrite_gets_new_url(mnt, server):
+    write_file(mnt.path("v.txt"), b"one")
+    first = xattr(mnt.path("v.txt"))
+    write_file(mnt.path("v.txt"), b"two")
+    second = xattr(mnt.path("v.txt"))
+    assert first != second
+    assert server.fetch(second) == b"two"
+    assert read_file(mnt.path("v.txt.url")).decode().strip() == second
+
+
+def test_append_uploads_whole_file(mnt, server):
+    write_file(mnt.path("log.txt"), b"line1\n")
+    xattr(mnt.path("log.txt"))
+    with open(mnt.path("log.txt"), "ab") as f:
+        f.write(b"line2\n")
+    assert server.fetch(xattr(mnt.path("log.txt"))) == b"line1\nline2\n"
+
+
+def test_rewrite_during_upload_publishes_newest(server, mounts):
+    server.add_fault("put", "delay", seconds=2, count=1)
+    m = mounts(server, opts=["url_wait=30"])
+    write_file(m.path("doc.txt"), b"old version")
+    m.wait_status(m.path("doc.txt"), "uploading")
+    write_file(m.path("doc.txt"), b"new version")
+    url = xattr(m.path("doc.txt"))
+    assert server.fetch(url) == b"new version"
+
+
+def test_many_small_files(mnt, server):
+    want = {}
+    for i in range(60):
+        data = os.urandom(1000 + i)
+        want["f%02d.bin" % i] = data
+        write_file(mnt.path("f%02d.bin" % i), data)
+    for name, data in want.items():
+        assert server.fetch(xattr(mnt.path(name))) == data
+    assert len(server.log("presign")) == 60
+
+
+def test_read_only_use_uploads_nothing(mnt, server):
+    """Reading, listing and stat never trigger an upload."""
+    write_file(mnt.store_path("old.txt"), b"placed in the store directly")
+    assert read_file(mnt.path("old.txt")) == b"placed in the store directly"
+    os.stat(mnt.path("old.txt"))
+    os.listdir(mnt.path())
+    with open(mnt.path("old.txt"), "r+b"):
+        pass      # opened for writing, never written
+    assert xattr_errno(mnt.path("old.txt"), "user.octofs.url") == \
+        errno.ENODATA
+    assert not os.path.exists(mnt.path("old.txt.url"))
+    assert server.log("presign") == []
+
+
+def test_empty_file_is_uploaded(mnt, server):
+    subprocess.run(["touch", mnt.path("empty")], check=True)
+    assert server.fetch(xattr(mnt.path("empty"))) == b""
+
+
+def test_hard_links_share_one_upload(mnt, server):
+    write_file(mnt.path("a.txt"), b"linked")
+    url = xattr(mnt.path("a.txt"))
+    os.link(mnt.path("a.txt"), mnt.path("b.txt"))
+    assert xattr(mnt.path("b.txt")) == url
+    assert len(server.log("presign")) == 1
+
+
+def test_rename_keeps_url(mnt, server):
+    write_file(mnt.path("before.txt"), b"x")
+    url = xattr(mnt.path("before.txt"))
+    os.rename(mnt.path("before.txt"), mnt.path("after.txt"))
+    assert xattr(mnt.path("after.txt")) == url
+    assert read_file(mnt.path("after.txt.url")).decode().strip() == url
+    assert not os.path.exists(mnt.path("before.txt.url"))
+
+
+def test_sha256_of_medium_file(mnt, server, tmp_path):
+    data = os.urandom(8 * 1024 * 1024 + 17)
+    write_file(tmp_path / "m.bin", data)
+    shutil.copy(tmp_path / "m.bin", mnt.path("m.bin"))
+    got = server.fetch(xattr(mnt.path("m.bin")))
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
