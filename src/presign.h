@@ -39,8 +39,8 @@ char *presign_build_body(const struct presign_request *req);
 /*
  * Parse a presign answer body.  Returns 0 with @ans filled; -EPROTO for a
  * malformed answer (reason in @err); -EREMOTEIO for "success": false (the
- * server's message, or a generic one, in @err).  @ans is left empty on
- * failure.
+ * server's message, or a generic one, in @err).  @ans is overwritten
+ * (pass it empty) and left empty on failure.
  */
 int presign_parse(const char *body, size_t len, struct presign_answer *ans,
 		  char *err, size_t err_len);
