@@ -1,0 +1,91 @@
+/*
+ * log: level filter and sink.  Set once before threads start.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum log_level log_level = LOG_LEVEL_INFO;
+static int log_syslog;
+
+static const char *const level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+int log_level_parse(const char *name, enum log_level *level)
+{
+	int i;
+
+	for (i = LOG_LEVEL_ERROR; i <= LOG_LEVEL_DEBUG; i++) {
+		if (!strcmp(name, level_names[i])) {
+			*level = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void log_init(enum log_level level, int use_syslog)
+{
+	log_level = level;
+	if (use_syslog && !log_syslog)
+		openlog("octofs", LOG_PID, LOG_DAEMON);
+	log_syslog = use_syslog;
+}
+
+enum log_level log_get_level(void)
+{
+	return log_level;
+}
+
+static int syslog_priority(enum log_level level)
+{
+	switch (level) {
+	case LOG_LEVEL_ERROR:
+		return LOG_ERR;
+	case LOG_LEVEL_WARN:
+		return LOG_WARNING;
+	case LOG_LEVEL_INFO:
+		return LOG_INFO;
+	default:
+		return LOG_DEBUG;
+	}
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	char line[2048];
+	int saved_errno = errno;
+	size_t len;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (log_syslog) {
+		syslog(syslog_priority(level), "%s", line);
+	} else {
+		char out[2200];
+
+		snprintf(out, sizeof(out), "octofs: %s%s%s\n",
+			 level == LOG_LEVEL_INFO ? "" : level_names[level],
+			 level == LOG_LEVEL_INFO ? "" : ": ", line);
+		len = strlen(out);
+		/* One write, so lines from several threads never mix. */
+		if (write(STDERR_FILENO, out, len) < 0)
+			(void)0;
+	}
+	errno = saved_errno;
+}
