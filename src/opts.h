@@ -39,6 +39,8 @@ struct octofs_opts {
 	int singlethread;	/* -s */
 	int show_help;		/* -h, --help */
 	int show_version;	/* -V, --version */
+
+	unsigned int cmdline_set;	/* options given on the command line */
 };
 
 /*

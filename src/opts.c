@@ -1,0 +1,579 @@
+/*
+ * opts: options from the command line and the config file, and the key.
+ *
+ * Both sources go through set_option(), so a value means the same thing
+ * wherever it is written; the command line wins.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "opts.h"
+
+#define CONFIG_LINE_MAX 4096
+#define CONFIG_SIZE_MAX (1024 * 1024)
+#define URL_WAIT_MAX 86400
+
+enum opt_kind { OPT_STR, OPT_UINT, OPT_BOOL, OPT_LEVEL, OPT_KEY };
+
+struct opt_def {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;
+	unsigned int min, max;
+	bool clamp;
+};
+
+#define STR(n) { #n, OPT_STR, offsetof(struct octofs_opts, n), 0, 0, 0 }
+static const struct opt_def opt_defs[] = {
+	STR(endpoint), STR(key_file), STR(prefix), STR(ignore), STR(ca_file),
+	STR(config),
+	{ "expires_in", OPT_UINT, offsetof(struct octofs_opts, expires_in),
+	  OPTS_EXPIRES_MIN, OPTS_EXPIRES_MAX, true },
+	{ "jobs", OPT_UINT, offsetof(struct octofs_opts, jobs),
+	  1, OPTS_JOBS_MAX, false },
+	{ "url_wait", OPT_UINT, offsetof(struct octofs_opts, url_wait_s),
+	  0, URL_WAIT_MAX, false },
+	{ "url_files", OPT_BOOL, offsetof(struct octofs_opts, url_files),
+	  0, 1, false },
+	{ "log_level", OPT_LEVEL, offsetof(struct octofs_opts, log_level),
+	  0, 0, false },
+	{ "api_key", OPT_KEY, offsetof(struct octofs_opts, api_key),
+	  0, 0, false },
+};
+#undef STR
+
+#define N_OPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+static const struct opt_def *find_def(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < N_OPTS; i++)
+		if (strlen(opt_defs[i].name) == len &&
+		    !strncmp(opt_defs[i].name, name, len))
+			return &opt_defs[i];
+	return NULL;
+}
+
+static int parse_uint(const struct opt_def *d, const char *value,
+		      unsigned int *out, char *err, size_t err_len)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (!*value || *end || !isdigit((unsigned char)*value) || errno) {
+		snprintf(err, err_len, "%s=%s: not a number", d->name, value);
+		return -EINVAL;
+	}
+	if (d->clamp) {
+		v = v < d->min ? d->min : v > d->max ? d->max : v;
+	} else if (v < d->min || v > d->max) {
+		snprintf(err, err_len, "%s=%s: must be between %u and %u",
+			 d->name, value, d->min, d->max);
+		return -EINVAL;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static int set_string(char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Set one option from "name" and "value"; errors name the option. */
+static int set_option(struct octofs_opts *o, const struct opt_def *d,
+		      const char *value, char *err, size_t err_len)
+{
+	void *field = (char *)o + d->offset;
+	enum log_level level;
+	unsigned int v;
+	int res;
+
+	switch (d->kind) {
+	case OPT_UINT:
+	case OPT_BOOL:
+		res = parse_uint(d, value, &v, err, err_len);
+		if (!res)
+			*(d->kind == OPT_BOOL ? (unsigned int *)(int *)field :
+			  (unsigned int *)field) = v;
+		return res;
+	case OPT_LEVEL:
+		if (log_level_parse(value, &level)) {
+			snprintf(err, err_len, "%s=%s: expected error, warn, "
+				 "info or debug", d->name, value);
+			return -EINVAL;
+		}
+		return set_string(field, value);
+	default:
+		if (!*value && d->kind != OPT_STR) {
+			snprintf(err, err_len, "%s: empty value", d->name);
+			return -EINVAL;
+		}
+		return set_string(field, value);
+	}
+}
+
+/* fuse_opt parsing of the command line. */
+enum {
+	KEY_OURS, KEY_KEY_REFUSED, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE,
+	KEY_HELP, KEY_VERSION,
+};
+
+static const struct fuse_opt cmdline_opts[] = {
+	FUSE_OPT_KEY("endpoint=", KEY_OURS),
+	FUSE_OPT_KEY("key_file=", KEY_OURS),
+	FUSE_OPT_KEY("prefix=", KEY_OURS),
+	FUSE_OPT_KEY("expires_in=", KEY_OURS),
+	FUSE_OPT_KEY("jobs=", KEY_OURS),
+	FUSE_OPT_KEY("ignore=", KEY_OURS),
+	FUSE_OPT_KEY("url_files=", KEY_OURS),
+	FUSE_OPT_KEY("url_wait=", KEY_OURS),
+	FUSE_OPT_KEY("ca_file=", KEY_OURS),
+	FUSE_OPT_KEY("config=", KEY_OURS),
+	FUSE_OPT_KEY("log_level=", KEY_OURS),
+	FUSE_OPT_KEY("api_key=", KEY_KEY_REFUSED),
+	FUSE_OPT_KEY("key=", KEY_KEY_REFUSED),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+struct parse_state {
+	struct octofs_opts *o;
+	char *err;
+	size_t err_len;
+	int positional;
+};
+
+static int take_positional(struct parse_state *ps, const char *arg)
+{
+	char **slot;
+
+	if (ps->positional >= 2) {
+		snprintf(ps->err, ps->err_len,
+			 "usage: octofs [OPTIONS] [STORE] MOUNTPOINT");
+		return -1;
+	}
+	/* The first of two is the store: shift the mount point over. */
+	if (ps->positional == 1) {
+		ps->o->store = ps->o->mountpoint;
+		ps->o->mountpoint = NULL;
+	}
+	slot = &ps->o->mountpoint;
+	ps->positional++;
+	return set_string(slot, arg) ? -1 : 0;
+}
+
+static int take_ours(struct parse_state *ps, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	const struct opt_def *d = find_def(arg, (size_t)(eq - arg));
+
+	if (set_option(ps->o, d, eq + 1, ps->err, ps->err_len))
+		return -1;
+	ps->o->cmdline_set |= 1u << (d - opt_defs);
+	return 0;
+}
+
+static int proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct parse_state *ps = data;
+
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		return take_positional(ps, arg);
+	case KEY_OURS:
+		return take_ours(ps, arg);
+	case KEY_KEY_REFUSED:
+		snprintf(ps->err, ps->err_len, "the API key is never accepted "
+			 "on the command line (other users can read it); use "
+			 "OCTOFS_API_KEY, key_file= or the config file");
+		return -1;
+	case KEY_FOREGROUND:
+		ps->o->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		ps->o->debug = 1;
+		ps->o->foreground = 1;
+		return 1;
+	case KEY_SINGLE:
+		ps->o->singlethread = 1;
+		return 0;
+	case KEY_HELP:
+		ps->o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		ps->o->show_version = 1;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void set_defaults(struct octofs_opts *o)
+{
+	o->expires_in = 900;
+	o->jobs = 4;
+	o->url_files = 1;
+	o->url_wait_s = 60;
+}
+
+int opts_parse_args(struct fuse_args *args, struct octofs_opts *o,
+		    char *err, size_t err_len)
+{
+	struct parse_state ps = { .o = o, .err = err, .err_len = err_len };
+
+	err[0] = '\0';
+	set_defaults(o);
+	if (fuse_opt_parse(args, &ps, cmdline_opts, proc)) {
+		if (!err[0])
+			snprintf(err, err_len, "cannot parse the options");
+		return -EINVAL;
+	}
+	if (!o->mountpoint && !o->show_help && !o->show_version) {
+		snprintf(err, err_len,
+			 "usage: octofs [OPTIONS] [STORE] MOUNTPOINT");
+		return -EINVAL;
+	}
+	if (!o->endpoint && set_string(&o->endpoint, OPTS_DEFAULT_ENDPOINT))
+		return -ENOMEM;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* One config line; 0, or -EINVAL with "FILE:LINE: reason". */
+static int config_line(struct octofs_opts *o, char *line, const char *file,
+		       unsigned int lineno, char *err, size_t err_len)
+{
+	const struct opt_def *d;
+	char *eq, *name, *value, why[256];
+
+	line = trim(line);
+	if (!*line || *line == '#')
+		return 0;
+	eq = strchr(line, '=');
+	if (!eq) {
+		snprintf(err, err_len, "%s:%u: expected 'key = value'", file,
+			 lineno);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	name = trim(line);
+	value = trim(eq + 1);
+	d = find_def(name, strlen(name));
+	if (!d || !strcmp(name, "config")) {
+		snprintf(err, err_len, "%s:%u: unknown key '%.64s'", file,
+			 lineno, name);
+		return -EINVAL;
+	}
+	if (o->cmdline_set & (1u << (d - opt_defs)))
+		return 0;
+	if (set_option(o, d, value, why, sizeof(why))) {
+		if (d->kind == OPT_KEY)
+			snprintf(why, sizeof(why), "api_key: empty value");
+		snprintf(err, err_len, "%s:%u: %s", file, lineno, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int opts_parse_config_text(struct octofs_opts *o, const char *text,
+			   size_t len, const char *file_name,
+			   char *err, size_t err_len)
+{
+	char line[CONFIG_LINE_MAX + 1];
+	unsigned int lineno = 0;
+	size_t pos = 0, n;
+	const char *nl;
+	int res;
+
+	while (pos < len) {
+		lineno++;
+		nl = memchr(text + pos, '\n', len - pos);
+		n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		if (n > CONFIG_LINE_MAX || memchr(text + pos, '\0', n)) {
+			snprintf(err, err_len, "%s:%u: line too long or not "
+				 "text", file_name, lineno);
+			return -EINVAL;
+		}
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		res = config_line(o, line, file_name, lineno, err, err_len);
+		explicit_bzero(line, sizeof(line));
+		if (res)
+			return res;
+		pos += n + 1;
+	}
+	return 0;
+}
+
+/* The config file's path; NULL when there is none to look at. */
+static char *config_path(const struct octofs_opts *o)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (o->config)
+		return strdup(o->config);
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/octofs/config", xdg);
+	else if (home && *home)
+		snprintf(buf, sizeof(buf), "%s/.config/octofs/config", home);
+	else
+		return NULL;
+	return strdup(buf);
+}
+
+/* Read at most @max bytes of @path; -errno or -EFBIG. */
+static int read_small_file(const char *path, size_t max, char **out,
+			   size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	*len = fread(buf, 1, max + 1, f);
+	if (ferror(f))
+		err = -EIO;
+	else if (*len > max)
+		err = -EFBIG;
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[*len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+int opts_load_config(struct octofs_opts *o, char *err, size_t err_len)
+{
+	char *path = config_path(o), *text = NULL;
+	size_t len = 0;
+	int res;
+
+	if (!path)
+		return 0;
+	res = read_small_file(path, CONFIG_SIZE_MAX, &text, &len);
+	if (res == -ENOENT && !o->config) {
+		res = 0;
+		goto out_free_path;
+	}
+	if (res) {
+		snprintf(err, err_len, "config %s: %s", path,
+			 res == -EFBIG ? "larger than 1 MiB" : strerror(-res));
+		goto out_free_path;
+	}
+	res = opts_parse_config_text(o, text, len, path, err, err_len);
+	explicit_bzero(text, len);
+	free(text);
+out_free_path:
+	free(path);
+	return res;
+}
+
+static int check_key(const char *key, const char *from, char *err,
+		     size_t err_len)
+{
+	const char *p;
+
+	if (!*key) {
+		snprintf(err, err_len, "the API key from %s is empty", from);
+		return -EINVAL;
+	}
+	if (strlen(key) > OPTS_KEY_MAX) {
+		snprintf(err, err_len, "the API key from %s is too long", from);
+		return -EINVAL;
+	}
+	for (p = key; *p; p++) {
+		if (!isgraph((unsigned char)*p)) {
+			snprintf(err, err_len, "the API key from %s contains "
+				 "spaces or control characters", from);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int key_from_file(struct octofs_opts *o, char *err, size_t err_len)
+{
+	char *text = NULL, *line;
+	struct stat st;
+	size_t len;
+	int res;
+
+	if (stat(o->key_file, &st) || (res = read_small_file(
+			o->key_file, OPTS_KEY_MAX + 2, &text, &len))) {
+		snprintf(err, err_len, "key file %s: %s", o->key_file,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, err_len, "key file %s is readable by group or "
+			 "others; chmod 600 %s", o->key_file, o->key_file);
+		res = -EPERM;
+		goto out_free;
+	}
+	line = trim(strtok(text, "\n") ? text : text);
+	res = check_key(line, o->key_file, err, err_len);
+	if (!res)
+		res = set_string(&o->api_key, line);
+out_free:
+	explicit_bzero(text, len);
+	free(text);
+	return res;
+}
+
+int opts_load_key(struct octofs_opts *o, char *err, size_t err_len)
+{
+	const char *env = getenv("OCTOFS_API_KEY");
+	char *path;
+
+	if (env && *env) {
+		if (check_key(env, "OCTOFS_API_KEY", err, err_len))
+			return -EINVAL;
+		if (o->api_key)
+			explicit_bzero(o->api_key, strlen(o->api_key));
+		return set_string(&o->api_key, env);
+	}
+	if (o->key_file)
+		return key_from_file(o, err, err_len);
+	if (o->api_key)
+		return check_key(o->api_key, "the config file", err, err_len);
+	path = config_path(o);
+	snprintf(err, err_len, "no API key: set OCTOFS_API_KEY, "
+		 "key_file=PATH or api_key in %s",
+		 path ? path : "the config file");
+	free(path);
+	return -EINVAL;
+}
+
+static bool loopback_host(const char *host, size_t len)
+{
+	return (len == 9 && !strncmp(host, "localhost", 9)) ||
+	       (len == 5 && !strncmp(host, "[::1]", 5)) ||
+	       (len >= 4 && !strncmp(host, "127.", 4));
+}
+
+int opts_validate(const struct octofs_opts *o, char *err, size_t err_len)
+{
+	const char *url = o->endpoint, *host;
+	size_t len;
+	bool http;
+
+	http = !strncmp(url, "http://", 7);
+	if (!http && strncmp(url, "https://", 8)) {
+		snprintf(err, err_len, "endpoint=%s: must be an https:// URL",
+			 url);
+		return -EINVAL;
+	}
+	host = url + (http ? 7 : 8);
+	len = strcspn(host, "/?#");
+	if (host[0] == '[')
+		len = strcspn(host, "]") + 1;
+	else
+		len = strcspn(host, ":/?#");
+	if (!len) {
+		snprintf(err, err_len, "endpoint=%s: no host", url);
+		return -EINVAL;
+	}
+	if (http && !loopback_host(host, len)) {
+		snprintf(err, err_len, "endpoint=%s: plain http is refused "
+			 "except for loopback addresses; use https", url);
+		return -EINVAL;
+	}
+	len = strlen(url);
+	while (len && url[len - 1] == '/')
+		((char *)url)[--len] = '\0';
+	return 0;
+}
+
+void opts_print_help(const char *progname)
+{
+	printf("usage: %s [OPTIONS] [STORE] MOUNTPOINT\n\n"
+"A drop folder: files saved into MOUNTPOINT are kept in STORE (default: the\n"
+"mount point's own directory) and uploaded; their public URL shows as the\n"
+"xattr user.octofs.url and in NAME.url.\n\n"
+"options:\n"
+"  -h, --help            this summary (see octofs(1))\n"
+"  -V, --version         print the version\n"
+"  -f                    stay in the foreground\n"
+"  -d                    debug output (implies -f)\n"
+"  -s                    single-threaded\n"
+"  -o endpoint=URL       API base (https://octopusx.ai)\n"
+"  -o key_file=PATH      file holding the API key (mode 600)\n"
+"  -o prefix=STR         object key prefix (server's default)\n"
+"  -o expires_in=N       signed URL lifetime, 60..3600 (900)\n"
+"  -o jobs=N             uploads in flight at once, 1..64 (4)\n"
+"  -o ignore=GLOB:GLOB   names never uploaded (editor temporaries)\n"
+"  -o url_files=0|1      show NAME.url siblings (1)\n"
+"  -o url_wait=SECONDS   how long reading a URL waits (60)\n"
+"  -o ca_file=PATH       extra TLS trust anchors (system CAs)\n"
+"  -o config=PATH        config file ($XDG_CONFIG_HOME/octofs/config)\n"
+"  -o log_level=LEVEL    error, warn, info or debug (info)\n"
+"  -o allow_other, ...   libfuse mount options\n\n"
+"The API key comes from OCTOFS_API_KEY, key_file= or api_key in the config\n"
+"file; never from the command line.\n", progname);
+}
+
+void opts_free(struct octofs_opts *o)
+{
+	char **strs[] = {
+		&o->store, &o->mountpoint, &o->endpoint, &o->key_file,
+		&o->prefix, &o->ignore, &o->ca_file, &o->config,
+		&o->log_level, &o->api_key,
+	};
+	size_t i;
+
+	if (o->api_key)
+		explicit_bzero(o->api_key, strlen(o->api_key));
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+}
