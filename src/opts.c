@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,10 +113,13 @@ static int set_option(struct octofs_opts *o, const struct opt_def *d,
 	case OPT_UINT:
 	case OPT_BOOL:
 		res = parse_uint(d, value, &v, err, err_len);
-		if (!res)
-			*(d->kind == OPT_BOOL ? (unsigned int *)(int *)field :
-			  (unsigned int *)field) = v;
-		return res;
+		if (res)
+			return res;
+		if (d->kind == OPT_BOOL)
+			*(int *)field = (int)v;
+		else
+			*(unsigned int *)field = v;
+		return 0;
 	case OPT_LEVEL:
 		if (log_level_parse(value, &level)) {
 			snprintf(err, err_len, "%s=%s: expected error, warn, "
@@ -444,11 +448,10 @@ static int key_from_file(struct octofs_opts *o, char *err, size_t err_len)
 {
 	char *text = NULL, *line;
 	struct stat st;
-	size_t len;
+	size_t len = 0;
 	int res;
 
-	if (stat(o->key_file, &st) || (res = read_small_file(
-			o->key_file, OPTS_KEY_MAX + 2, &text, &len))) {
+	if (stat(o->key_file, &st)) {
 		snprintf(err, err_len, "key file %s: %s", o->key_file,
 			 strerror(errno));
 		return -EINVAL;
@@ -456,14 +459,19 @@ static int key_from_file(struct octofs_opts *o, char *err, size_t err_len)
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		snprintf(err, err_len, "key file %s is readable by group or "
 			 "others; chmod 600 %s", o->key_file, o->key_file);
-		res = -EPERM;
-		goto out_free;
+		return -EPERM;
 	}
-	line = trim(strtok(text, "\n") ? text : text);
+	res = read_small_file(o->key_file, OPTS_KEY_MAX + 2, &text, &len);
+	if (res) {
+		snprintf(err, err_len, "key file %s: %s", o->key_file,
+			 res == -EFBIG ? "too large" : strerror(-res));
+		return res;
+	}
+	text[strcspn(text, "\n")] = '\0';
+	line = trim(text);
 	res = check_key(line, o->key_file, err, err_len);
 	if (!res)
 		res = set_string(&o->api_key, line);
-out_free:
 	explicit_bzero(text, len);
 	free(text);
 	return res;

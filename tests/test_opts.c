@@ -1,0 +1,194 @@
+/* Tests for src/opts.c. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "opts.h"
+
+static int parse(struct octofs_opts *o, const char *const *argv, int argc,
+		 char *err, size_t err_len, struct fuse_args *keep)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	int i, res;
+
+	for (i = 0; i < argc; i++)
+		fuse_opt_add_arg(&args, argv[i]);
+	memset(o, 0, sizeof(*o));
+	res = opts_parse_args(&args, o, err, err_len);
+	if (keep)
+		*keep = args;
+	else
+		fuse_opt_free_args(&args);
+	return res;
+}
+
+#define PARSE(o, err, ...) ({ \
+	static const char *const argv_[] = { "octofs", __VA_ARGS__ }; \
+	parse(o, argv_, sizeof(argv_) / sizeof(argv_[0]), err, \
+	      sizeof(err), NULL); })
+
+static void test_args(void)
+{
+	struct octofs_opts o;
+	struct fuse_args rest;
+	char err[512];
+	static const char *const argv[] = {
+		"octofs", "-o", "jobs=7,allow_other,url_files=0", "-f",
+		"store", "mnt",
+	};
+	int i, found = 0;
+
+	is_int(parse(&o, argv, 6, err, sizeof(err), &rest), 0, "parse");
+	is_int(o.jobs, 7, "jobs");
+	is_int(o.url_files, 0, "url_files");
+	is_int(o.foreground, 1, "-f");
+	is_str(o.store, "store", "store");
+	is_str(o.mountpoint, "mnt", "mount point");
+	is_str(o.endpoint, OPTS_DEFAULT_ENDPOINT, "default endpoint");
+	is_int(o.expires_in, 900, "default expires_in");
+	for (i = 0; i < rest.argc; i++)
+		found |= strstr(rest.argv[i], "allow_other") != NULL;
+	ok(found, "unknown -o options stay for libfuse");
+	fuse_opt_free_args(&rest);
+	opts_free(&o);
+
+	is_int(PARSE(&o, err, "m"), 0, "mount point only");
+	ok(o.store == NULL, "no store: the mount point is its own");
+	is_int(o.url_wait_s, 60, "default url_wait");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "expires_in=10", "m"), 0, "low expiry");
+	is_int(o.expires_in, 60, "clamped up to 60");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "expires_in=99999", "m"), 0, "high");
+	is_int(o.expires_in, 3600, "clamped down to 3600");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "expires_in=abc", "m"), -EINVAL, "nan");
+	ok(strstr(err, "not a number") != NULL, "says so: %s", err);
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "jobs=0", "m"), -EINVAL, "jobs=0");
+	ok(strstr(err, "between 1 and 64") != NULL, "range: %s", err);
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "api_key=sk-secret", "m"), -EINVAL,
+	       "api_key refused");
+	ok(strstr(err, "command line") && !strstr(err, "sk-secret"),
+	   "without echoing the key: %s", err);
+	opts_free(&o);
+	is_int(PARSE(&o, err, "a", "b", "c"), -EINVAL, "three positionals");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-f"), -EINVAL, "no mount point");
+	ok(strstr(err, "usage") != NULL, "usage: %s", err);
+	opts_free(&o);
+	is_int(PARSE(&o, err, "--help"), 0, "help needs no mount point");
+	ok(o.show_help, "help flag");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-V"), 0, "version");
+	ok(o.show_version, "version flag");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "log_level=loud", "m"), -EINVAL,
+	       "bad log level");
+	opts_free(&o);
+}
+
+static void test_config(void)
+{
+	struct octofs_opts o;
+	char err[512];
+	const char *text = "# comment\n\n  jobs = 9 \nprefix=a/b\n"
+			   "api_key = sk-from-config\nexpires_in = 120\n";
+
+	PARSE(&o, err, "-o", "expires_in=300", "m");
+	is_int(opts_parse_config_text(&o, text, strlen(text), "cfg", err,
+				      sizeof(err)), 0, "config parses");
+	is_int(o.jobs, 9, "jobs from config");
+	is_str(o.prefix, "a/b", "prefix from config");
+	is_int(o.expires_in, 300, "command line wins over config");
+	is_str(o.api_key, "sk-from-config", "api_key from config");
+	is_int(opts_parse_config_text(&o, "jobs = 2\nbogus = 1\n", 18, "cfg",
+				      err, sizeof(err)), -EINVAL,
+	       "unknown key");
+	is_str(err, "cfg:2: unknown key 'bogus'", "names file and line");
+	is_int(opts_parse_config_text(&o, "\n\njobs = many\n", 13, "cfg",
+				      err, sizeof(err)), -EINVAL, "bad value");
+	ok(!strncmp(err, "cfg:3: jobs=many", 16), "line number: %s", err);
+	is_int(opts_parse_config_text(&o, "jobs\n", 5, "cfg", err,
+				      sizeof(err)), -EINVAL, "no '='");
+	opts_free(&o);
+}
+
+static void test_key(void)
+{
+	char path[] = "/tmp/octofs-key-XXXXXX";
+	struct octofs_opts o;
+	char err[512];
+	int fd;
+
+	fd = mkstemp(path);
+	ok(write(fd, "sk-file\n", 8) == 8, "key file written");
+	close(fd);
+	unsetenv("OCTOFS_API_KEY");
+	PARSE(&o, err, "m");
+	is_int(opts_load_key(&o, err, sizeof(err)), -EINVAL, "no key");
+	ok(strstr(err, "no API key") != NULL, "says so: %s", err);
+	o.key_file = strdup(path);
+	chmod(path, 0644);
+	is_int(opts_load_key(&o, err, sizeof(err)), -EPERM,
+	       "group-readable key file refused");
+	ok(strstr(err, "chmod 600") != NULL, "with the fix: %s", err);
+	chmod(path, 0600);
+	is_int(opts_load_key(&o, err, sizeof(err)), 0, "key file");
+	is_str(o.api_key, "sk-file", "key read and trimmed");
+	setenv("OCTOFS_API_KEY", "sk-env", 1);
+	is_int(opts_load_key(&o, err, sizeof(err)), 0, "env");
+	is_str(o.api_key, "sk-env", "environment wins");
+	setenv("OCTOFS_API_KEY", "sk bad", 1);
+	is_int(opts_load_key(&o, err, sizeof(err)), -EINVAL,
+	       "key with a space refused");
+	unsetenv("OCTOFS_API_KEY");
+	opts_free(&o);
+	unlink(path);
+}
+
+static void test_endpoint(void)
+{
+	static const char *const good[] = {
+		"https://octopusx.ai", "http://127.0.0.1:8080",
+		"http://localhost/", "http://[::1]:9/",
+	};
+	static const char *const bad[] = {
+		"http://example.com", "ftp://x", "https://", "octopusx.ai",
+	};
+	struct octofs_opts o = { 0 };
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		o.endpoint = strdup(good[i]);
+		is_int(opts_validate(&o, err, sizeof(err)), 0, "%s", good[i]);
+		free(o.endpoint);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.endpoint = strdup(bad[i]);
+		is_int(opts_validate(&o, err, sizeof(err)), -EINVAL,
+		       "%s refused", bad[i]);
+		free(o.endpoint);
+	}
+	o.endpoint = strdup("http://localhost:1/");
+	opts_validate(&o, err, sizeof(err));
+	is_str(o.endpoint, "http://localhost:1", "trailing slash stripped");
+	free(o.endpoint);
+}
+
+int main(void)
+{
+	test_args();
+	test_config();
+	test_key();
+	test_endpoint();
+	return tap_done();
+}
