@@ -620,7 +620,7 @@ static void *reaper_main(void *arg)
 		stop = q->stopping;
 		if (expired) {
 			pthread_mutex_unlock(&q->lock);
-			answer_waiters(expired, NULL, -EAGAIN);
+			answer_waiters(expired, NULL, -ETIMEDOUT);
 			pthread_mutex_lock(&q->lock);
 			continue;
 		}

@@ -34,7 +34,7 @@ struct octofs_job;
  * Someone waiting for a job's URL.  The caller allocates it and sets
  * @done; the queue calls @done exactly once, from any thread, without
  * holding its locks: with the URL and 0, with NULL and -ENODATA when the
- * upload failed or was cancelled, or with NULL and -EAGAIN when the
+ * upload failed or was cancelled, or with NULL and -ETIMEDOUT when the
  * timeout passed first.  @done owns @w from then on.
  */
 struct queue_waiter {
@@ -55,7 +55,7 @@ struct queue_counts {
 /* NULL when out of memory or a thread cannot start. */
 struct octofs_queue *queue_new(void);
 
-/* Stop: queue_pop() returns NULL, waiters get -EAGAIN.  Idempotent. */
+/* Stop: queue_pop() returns NULL, waiters get -ETIMEDOUT.  Idempotent. */
 void queue_shutdown(struct octofs_queue *q);
 
 /* Shut down if needed and free; all worker threads must have exited. */

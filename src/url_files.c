@@ -226,7 +226,7 @@ static void answer_url(fuse_req_t req, struct octofs *ctx,
 			return;
 	} else if (!queue_state(ctx->queue, target->dev, target->ino,
 				&(enum job_state){ 0 })) {
-		wait_done(&uw->waiter, NULL, -EAGAIN);
+		wait_done(&uw->waiter, NULL, -ETIMEDOUT);
 		return;
 	}
 	err = stored_url(target, url, sizeof(url));

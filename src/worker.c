@@ -121,7 +121,7 @@ static enum http_verdict open_file(struct upload *up)
 	struct stat st;
 
 	up->file_fd = open(fdpath(queue_job_fd(up->job), path),
-			   O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			   O_RDONLY | O_CLOEXEC);
 	if (up->file_fd < 0 || fstat(up->file_fd, &st)) {
 		snprintf(up->res.message, sizeof(up->res.message),
 			 "cannot read the stored file: %s", strerror(errno));

@@ -203,7 +203,7 @@ static void test_wait_timeout(void)
 	probe_init(&p);
 	is_int(queue_wait(q, 1, 40, &p.w, 50), 0, "short waiter");
 	is_int(probe_wait(&p, 5000), 1, "timeout answers the waiter");
-	is_int(p.err, -EAGAIN, "timed-out waiter gets EAGAIN");
+	is_int(p.err, -ETIMEDOUT, "timed-out waiter gets ETIMEDOUT");
 	queue_free(q);
 }
 
@@ -263,7 +263,7 @@ static void test_shutdown(void)
 	pthread_join(t, &res);
 	ok(res == NULL, "pop returns NULL after shutdown");
 	is_int(probe_wait(&p, 5000), 1, "shutdown answers waiters");
-	is_int(p.err, -EAGAIN, "with EAGAIN");
+	is_int(p.err, -ETIMEDOUT, "with ETIMEDOUT");
 	queue_free(q);
 	queue_free(NULL);
 	ok(1, "queue_free(NULL) is a no-op");

@@ -98,10 +98,10 @@ def test_url_wait_times_out(server, mounts):
     write_file(m.path("late.bin"), b"abc")
     with pytest.raises(OSError) as e:
         os.getxattr(m.path("late.bin"), "user.octofs.url")
-    assert e.value.errno == errno.EAGAIN
+    assert e.value.errno == errno.ETIMEDOUT
     with pytest.raises(OSError) as e:
         read_file(m.path("late.bin.url"))
-    assert e.value.errno == errno.EAGAIN
+    assert e.value.errno == errno.ETIMEDOUT
     m.wait_status(m.path("late.bin"), "done")
 
 
