@@ -50,8 +50,8 @@ def test_retry_on_demand(server, mounts):
 
 
 def test_waiting_reader_learns_of_failure(server, mounts):
-    server.add_fault("presign", "delay", seconds=1)
-    server.add_fault("presign", "status", status=401, message="bad key")
+    server.add_fault("presign", "status", status=401, message="bad key",
+                     delay=1)
     m = mounts(server, opts=["url_wait=30"])
     write_file(m.path("a.txt"), b"a")
     with pytest.raises(OSError) as e:

@@ -58,7 +58,9 @@ def test_rm_rf_directory(mnt):
 def test_real_file_wins(mnt):
     write_file(mnt.path("a"), b"a")
     xattr(mnt.path("a"))
-    write_file(mnt.path("a.url"), b"my own file\n")
+    with pytest.raises(PermissionError):
+        write_file(mnt.path("a.url"), b"through the mount\n")
+    write_file(mnt.store_path("a.url"), b"my own file\n")
     assert read_file(mnt.path("a.url")) == b"my own file\n"
     assert os.listdir(mnt.path()).count("a.url") == 1
 
