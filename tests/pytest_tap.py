@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 
 def run_pytest(tests_dir, xml_path, extra):
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-B", "-m", "pytest", "-p", "no:cacheprovider",
            "-o", "junit_family=xunit1", "-rs", "--junitxml", xml_path,
            tests_dir] + extra
     return subprocess.call(cmd, stdout=sys.stderr, stderr=sys.stderr)
