@@ -32,6 +32,8 @@
 #define MIME_TYPES_PATH "/etc/mime.types"
 #define STOP_GRACE_MS 5000UL
 #define CACHE_TIMEOUT_S 1.0
+/* FUSE request threads: parked URL reads hold none, so a few suffice. */
+#define LOOP_MAX_THREADS 16
 
 /* Everything main() sets up, so one function can take it all down. */
 struct startup {
@@ -180,22 +182,40 @@ static int start_threads(struct startup *s)
 	return s->ctx.workers ? 0 : -1;
 }
 
-static int run_loop(struct startup *s)
+#if FUSE_USE_VERSION >= 312
+static int loop_mt(struct fuse_session *se)
 {
 	struct fuse_loop_config *cfg;
 	int res;
 
-	log_info("serving %s on %s", s->store_path, s->mount_path);
-	if (s->opts.singlethread)
-		return fuse_session_loop(s->ctx.se);
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, 16);
-	res = fuse_session_loop_mt(s->ctx.se, cfg);
+	fuse_loop_cfg_set_max_threads(cfg, LOOP_MAX_THREADS);
+	res = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return res;
+}
+#else
+/* libfuse 3.10 and 3.11: no thread limit, only an idle limit. */
+static int loop_mt(struct fuse_session *se)
+{
+	struct fuse_loop_config cfg = {
+		.clone_fd = 0,
+		.max_idle_threads = LOOP_MAX_THREADS,
+	};
+
+	return fuse_session_loop_mt(se, &cfg);
+}
+#endif
+
+static int run_loop(struct startup *s)
+{
+	log_info("serving %s on %s", s->store_path, s->mount_path);
+	if (s->opts.singlethread)
+		return fuse_session_loop(s->ctx.se);
+	return loop_mt(s->ctx.se);
 }
 
 static void stop_uploads(struct startup *s)
