@@ -73,17 +73,23 @@ static int set_status(int fd, enum state_status st)
  * Status first: once it no longer says "done", a crash between the
  * writes cannot leave an old URL looking current.
  */
-int state_mark_queued(int fd)
+/* Drop what an earlier upload left: its URL, key and error. */
+static int clear_result(int fd)
 {
-	int err = set_status(fd, STATE_QUEUED);
+	int err = remove_attr(fd, STATE_URL);
 
-	if (!err)
-		err = remove_attr(fd, STATE_URL);
 	if (!err)
 		err = remove_attr(fd, STATE_KEY);
 	if (!err)
 		err = remove_attr(fd, STATE_ERROR);
 	return err;
+}
+
+int state_mark_queued(int fd)
+{
+	int err = set_status(fd, STATE_QUEUED);
+
+	return err ? err : clear_result(fd);
 }
 
 int state_mark_uploading(int fd)
@@ -118,13 +124,7 @@ int state_forget(int fd)
 {
 	int err = remove_attr(fd, STATE_STATUS);
 
-	if (!err)
-		err = remove_attr(fd, STATE_URL);
-	if (!err)
-		err = remove_attr(fd, STATE_KEY);
-	if (!err)
-		err = remove_attr(fd, STATE_ERROR);
-	return err;
+	return err ? err : clear_result(fd);
 }
 
 /* @follow: the magic /proc/self/fd/N link must be followed; names in
