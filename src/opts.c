@@ -139,7 +139,7 @@ static int set_option(struct octofs_opts *o, const struct opt_def *d,
 /* fuse_opt parsing of the command line. */
 enum {
 	KEY_OURS, KEY_KEY_REFUSED, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE,
-	KEY_HELP, KEY_VERSION,
+	KEY_HELP, KEY_VERSION, KEY_FSTAB,
 };
 
 static const struct fuse_opt cmdline_opts[] = {
@@ -164,6 +164,15 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* fstab words that mean nothing to the filesystem itself */
+	FUSE_OPT_KEY("defaults", KEY_FSTAB),
+	FUSE_OPT_KEY("auto", KEY_FSTAB),
+	FUSE_OPT_KEY("noauto", KEY_FSTAB),
+	FUSE_OPT_KEY("user", KEY_FSTAB),
+	FUSE_OPT_KEY("nouser", KEY_FSTAB),
+	FUSE_OPT_KEY("users", KEY_FSTAB),
+	FUSE_OPT_KEY("_netdev", KEY_FSTAB),
+	FUSE_OPT_KEY("nofail", KEY_FSTAB),
 	FUSE_OPT_END
 };
 
@@ -234,8 +243,11 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case KEY_VERSION:
 		ps->o->show_version = 1;
 		return 0;
+	case KEY_FSTAB:
+		return 0;
 	default:
-		return 1;
+		/* x-systemd.automount and friends are for mount(8) only */
+		return strncmp(arg, "x-", 2) ? 1 : 0;
 	}
 }
 

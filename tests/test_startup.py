@@ -1,11 +1,13 @@
 """Mount-time checks: key, options, store; help and version."""
 import os
+import shutil
 import stat
 import subprocess
 
 import pytest
 
-from conftest import Mount, fuse_mounted, run_octofs, write_file, read_file
+from conftest import (OCTOFS, Mount, fuse_mounted, read_file, run_octofs,
+                      wait_until, write_file)
 
 
 def test_help_and_version():
@@ -121,3 +123,64 @@ def test_clean_unmount_exit_status(server, mounts):
     os.getxattr(m.path("x"), "user.octofs.url")
     assert m.stop() == 0
     assert not fuse_mounted(m.mnt)
+
+
+def _octofs_pids(mountpoint):
+    """PIDs of octofs processes serving mountpoint (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"octofs" and \
+                mountpoint.encode() in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def _running(pid):
+    """True while pid runs; a zombie (nobody reaps a daemon's orphan
+    in some containers) has finished."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_fstab_form_with_mount_helper(tmp_path, server):
+    """STORE MOUNTPOINT fuse.octofs OPTIONS, as mount(8) runs it: through
+    mount.fuse3, daemonized, with fstab-only words among the options."""
+    helper = shutil.which("mount.fuse3") or "/sbin/mount.fuse3"
+    store, mnt = tmp_path / "store", tmp_path / "mnt"
+    os.makedirs(store)
+    os.makedirs(mnt)
+    key_file = tmp_path / "key"
+    key_file.write_text(server.key + "\n")
+    os.chmod(key_file, 0o600)
+    opts = ",".join(["endpoint=" + server.url, "key_file=%s" % key_file,
+                     "url_wait=30", "defaults", "noatime", "_netdev",
+                     "nofail", "x-systemd.automount", "nosuid", "nodev"])
+    env = {k: v for k, v in os.environ.items() if k != "OCTOFS_API_KEY"}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    res = subprocess.run([helper, "%s#%s" % (OCTOFS, store), str(mnt),
+                          "-o", opts], capture_output=True, text=True,
+                         env=env, timeout=30, stdin=subprocess.DEVNULL)
+    pids = _octofs_pids(str(mnt))
+    try:
+        assert res.returncode == 0, res.stderr
+        assert fuse_mounted(str(mnt))
+        assert len(pids) == 1
+        write_file(mnt / "fstab.txt", b"mounted from fstab")
+        url = os.getxattr(mnt / "fstab.txt", "user.octofs.url").decode()
+        assert server.fetch(url) == b"mounted from fstab"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+    wait_until(lambda: not any(_running(p) for p in pids),
+               20, "the daemon to exit after unmount")
+    assert read_file(store / "fstab.txt") == b"mounted from fstab"
