@@ -144,6 +144,18 @@ def test_many_small_files(mnt, server):
     assert len(server.log("presign")) == 60
 
 
+def test_each_worker_reuses_its_connection(server, mounts):
+    """One worker, ten uploads: presigns and PUTs ride on kept-alive
+    connections instead of one new connection per request."""
+    m = mounts(server, opts=["url_wait=30", "jobs=1"])
+    for i in range(10):
+        write_file(m.path("r%d.txt" % i), b"reuse %d" % i)
+        xattr(m.path("r%d.txt" % i))
+    reqs = server.log("presign") + server.log("put")
+    assert len(reqs) == 20
+    assert len({r["client_port"] for r in reqs}) <= 2
+
+
 def test_read_only_use_uploads_nothing(mnt, server):
     """Reading, listing and stat never trigger an upload."""
     write_file(mnt.store_path("old.txt"), b"placed in the store directly")
