@@ -30,7 +30,6 @@
 #include "worker.h"
 
 #define MIME_TYPES_PATH "/etc/mime.types"
-#define STOP_GRACE_MS 5000UL
 #define CACHE_TIMEOUT_S 1.0
 /* FUSE request threads: parked URL reads hold none, so a few suffice. */
 #define LOOP_MAX_THREADS 16
@@ -225,12 +224,11 @@ static void stop_uploads(struct startup *s)
 	if (!s->ctx.queue)
 		return;
 	queue_shutdown(s->ctx.queue);
-	worker_pool_stop(s->ctx.workers, STOP_GRACE_MS);
+	worker_pool_stop(s->ctx.workers, s->opts.stop_grace_s * 1000UL);
 	s->ctx.workers = NULL;
 	queue_counts(s->ctx.queue, &c);
-	if (c.queued || c.uploading)
-		log_info("%lu uploads not finished; they stay queued in the "
-			 "store", c.queued + c.uploading);
+	log_info("stopped: %lu uploads not finished stay queued in the store "
+		 "for the next mount", c.queued + c.uploading);
 	queue_free(s->ctx.queue);
 	s->ctx.queue = NULL;
 }

@@ -44,6 +44,14 @@ static const struct opt_def opt_defs[] = {
 	  1, OPTS_JOBS_MAX, false },
 	{ "url_wait", OPT_UINT, offsetof(struct octofs_opts, url_wait_s),
 	  0, URL_WAIT_MAX, false },
+	{ "retry_min_ms", OPT_UINT, offsetof(struct octofs_opts, retry_min_ms),
+	  1, OPTS_RETRY_MS_MAX, false },
+	{ "retry_max_ms", OPT_UINT, offsetof(struct octofs_opts, retry_max_ms),
+	  1, OPTS_RETRY_MS_MAX, false },
+	{ "stop_grace", OPT_UINT, offsetof(struct octofs_opts, stop_grace_s),
+	  0, OPTS_STOP_GRACE_MAX, false },
+	{ "timeout", OPT_UINT, offsetof(struct octofs_opts, timeout_s),
+	  1, OPTS_TIMEOUT_MAX, false },
 	{ "url_files", OPT_BOOL, offsetof(struct octofs_opts, url_files),
 	  0, 1, false },
 	{ "log_level", OPT_LEVEL, offsetof(struct octofs_opts, log_level),
@@ -151,6 +159,10 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("ignore=", KEY_OURS),
 	FUSE_OPT_KEY("url_files=", KEY_OURS),
 	FUSE_OPT_KEY("url_wait=", KEY_OURS),
+	FUSE_OPT_KEY("retry_min_ms=", KEY_OURS),
+	FUSE_OPT_KEY("retry_max_ms=", KEY_OURS),
+	FUSE_OPT_KEY("stop_grace=", KEY_OURS),
+	FUSE_OPT_KEY("timeout=", KEY_OURS),
 	FUSE_OPT_KEY("ca_file=", KEY_OURS),
 	FUSE_OPT_KEY("config=", KEY_OURS),
 	FUSE_OPT_KEY("log_level=", KEY_OURS),
@@ -257,6 +269,10 @@ static void set_defaults(struct octofs_opts *o)
 	o->jobs = 4;
 	o->url_files = 1;
 	o->url_wait_s = 60;
+	o->retry_min_ms = 500;
+	o->retry_max_ms = 60000;
+	o->stop_grace_s = 5;
+	o->timeout_s = 30;
 }
 
 int opts_parse_args(struct fuse_args *args, struct octofs_opts *o,
@@ -520,7 +536,8 @@ static bool loopback_host(const char *host, size_t len)
 	       (len >= 4 && !strncmp(host, "127.", 4));
 }
 
-int opts_validate(const struct octofs_opts *o, char *err, size_t err_len)
+static int validate_endpoint(const struct octofs_opts *o, char *err,
+			     size_t err_len)
 {
 	const char *url = o->endpoint, *host;
 	size_t len;
@@ -553,6 +570,16 @@ int opts_validate(const struct octofs_opts *o, char *err, size_t err_len)
 	return 0;
 }
 
+int opts_validate(const struct octofs_opts *o, char *err, size_t err_len)
+{
+	if (o->retry_min_ms > o->retry_max_ms) {
+		snprintf(err, err_len, "retry_min_ms=%u is above "
+			 "retry_max_ms=%u", o->retry_min_ms, o->retry_max_ms);
+		return -EINVAL;
+	}
+	return validate_endpoint(o, err, err_len);
+}
+
 void opts_print_help(const char *progname)
 {
 	printf("usage: %s [OPTIONS] [STORE] MOUNTPOINT\n\n"
@@ -573,6 +600,10 @@ void opts_print_help(const char *progname)
 "  -o ignore=GLOB:GLOB   names never uploaded (editor temporaries)\n"
 "  -o url_files=0|1      show NAME.url siblings (1)\n"
 "  -o url_wait=SECONDS   how long reading a URL waits (60)\n"
+"  -o retry_min_ms=N     first retry delay of a failed request (500)\n"
+"  -o retry_max_ms=N     longest retry delay (60000)\n"
+"  -o stop_grace=SECONDS time uploads in flight get at unmount (5)\n"
+"  -o timeout=SECONDS    give up on a silent server after this (30)\n"
 "  -o ca_file=PATH       extra TLS trust anchors (system CAs)\n"
 "  -o config=PATH        config file ($XDG_CONFIG_HOME/octofs/config)\n"
 "  -o log_level=LEVEL    error, warn, info or debug (info)\n"

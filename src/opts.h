@@ -16,6 +16,9 @@
 #define OPTS_EXPIRES_MAX 3600
 #define OPTS_JOBS_MAX 64
 #define OPTS_KEY_MAX 4096
+#define OPTS_RETRY_MS_MAX 3600000	/* one hour */
+#define OPTS_STOP_GRACE_MAX 3600
+#define OPTS_TIMEOUT_MAX 3600
 
 /* All strings are owned by the struct and freed by opts_free(). */
 struct octofs_opts {
@@ -29,6 +32,10 @@ struct octofs_opts {
 	char *ignore;		/* ':'-separated globs; NULL: defaults */
 	int url_files;		/* 0 or 1 */
 	unsigned int url_wait_s;
+	unsigned int retry_min_ms;	/* first retry delay (before jitter) */
+	unsigned int retry_max_ms;	/* backoff cap, >= retry_min_ms */
+	unsigned int stop_grace_s;	/* uploads in flight at unmount */
+	unsigned int timeout_s;		/* a silent server is given up on */
 	char *ca_file;
 	char *config;		/* NULL: $XDG_CONFIG_HOME/octofs/config */
 	char *log_level;	/* NULL: "info" */

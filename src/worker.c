@@ -26,8 +26,6 @@
 #include "state.h"
 #include "worker.h"
 
-#define BACKOFF_BASE_MS 500UL
-#define BACKOFF_MAX_MS 60000UL
 #define RETRY_AFTER_MAX_S 3600L
 #define PRESIGN_TRIES 3		/* fresh URLs after 403s on PUT */
 
@@ -88,15 +86,20 @@ static void persist(struct octofs *ctx, struct upload *up,
 			 strerror(-err));
 }
 
-/* Exponential backoff with full jitter, at least what Retry-After asks. */
+/*
+ * Exponential backoff from retry_min_ms up to retry_max_ms, with "equal
+ * jitter" (half fixed, half random), and at least what Retry-After asks.
+ */
 static unsigned long backoff_ms(struct worker *w, unsigned int attempts,
 				long retry_after_s)
 {
-	unsigned long cap = BACKOFF_BASE_MS << (attempts < 7 ? attempts : 7);
+	const struct octofs_opts *o = w->pool->ctx->opts;
+	unsigned long cap = (unsigned long)o->retry_min_ms <<
+			    (attempts < 20 ? attempts : 20);
 	unsigned long delay;
 
-	if (cap > BACKOFF_MAX_MS)
-		cap = BACKOFF_MAX_MS;
+	if (cap > o->retry_max_ms)
+		cap = o->retry_max_ms;
 	delay = cap / 2 + (unsigned long)rand_r(&w->seed) % (cap / 2 + 1);
 	if (retry_after_s > RETRY_AFTER_MAX_S)
 		retry_after_s = RETRY_AFTER_MAX_S;
@@ -259,7 +262,13 @@ static int start_worker(struct worker_pool *pool, struct worker *w,
 
 struct worker_pool *worker_pool_start(struct octofs *ctx)
 {
-	struct http_config cfg = { .ca_file = ctx->opts->ca_file };
+	const struct octofs_opts *o = ctx->opts;
+	struct http_config cfg = {
+		.ca_file = o->ca_file,
+		.connect_timeout_s = o->timeout_s,
+		.low_speed_time_s = o->timeout_s,
+		.request_timeout_s = o->timeout_s,
+	};
 	unsigned int n = ctx->opts->jobs, i;
 	struct worker_pool *pool;
 	int err;
