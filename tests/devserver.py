@@ -36,11 +36,14 @@ class DevServer:
     def pid(self):
         return self.proc.pid
 
-    def start(self, timeout=10.0):
-        self.stderr = open(os.path.join(self.dir, "stderr"), "wb")
+    def start(self, timeout=10.0, port=0):
+        """Start on a free port, or on @port (a restart after stop())."""
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        self.stderr = open(os.path.join(self.dir, "stderr"), "ab")
         python = os.environ.get("PYTHON3") or sys.executable
         self.proc = subprocess.Popen(
-            [python, SERVER, "--port", "0", "--quiet",
+            [python, SERVER, "--port", str(port), "--quiet",
              "--port-file", self.port_file,
              "--data", os.path.join(self.dir, "data"),
              "--key-file", self.key_file],
