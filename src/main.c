@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <fuse_lowlevel.h>
 
@@ -26,6 +28,7 @@
 #include "octofs.h"
 #include "opts.h"
 #include "queue.h"
+#include "resume.h"
 #include "state.h"
 #include "worker.h"
 
@@ -43,6 +46,8 @@ struct startup {
 	struct ignore_set *ignore;
 	char *store_path;
 	char *mount_path;
+	struct resume_scan *resume;
+	bool resuming;		/* resume_start() succeeded */
 	bool mounted;
 	bool signals;
 	bool curl;
@@ -60,6 +65,22 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
+}
+
+/*
+ * Every inode the kernel knows holds an O_PATH descriptor: allow as many
+ * as the hard limit does.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur >= r.rlim_max)
+		return;
+	r.rlim_cur = r.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &r))
+		log_warn("cannot raise the open-file limit: %s",
+			 strerror(errno));
 }
 
 static int parse_all(struct startup *s)
@@ -165,8 +186,15 @@ static int mount_fs(struct startup *s)
 }
 
 /* Threads exist only from here on: after fuse_daemonize(). */
+static int store_fd(struct startup *s)
+{
+	return inode_get(s->ctx.inodes, FUSE_ROOT_ID)->fd;
+}
+
 static int start_threads(struct startup *s)
 {
+	int err;
+
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		log_error("cannot initialise libcurl");
 		return -1;
@@ -178,7 +206,16 @@ static int start_threads(struct startup *s)
 		return -1;
 	}
 	s->ctx.workers = worker_pool_start(&s->ctx);
-	return s->ctx.workers ? 0 : -1;
+	if (!s->ctx.workers)
+		return -1;
+	err = resume_start(&s->ctx, store_fd(s), &s->resume);
+	if (err) {
+		log_error("cannot resume unfinished uploads: %s",
+			  strerror(-err));
+		return -1;
+	}
+	s->resuming = true;
+	return 0;
 }
 
 #if FUSE_USE_VERSION >= 312
@@ -209,26 +246,59 @@ static int loop_mt(struct fuse_session *se)
 }
 #endif
 
+/*
+ * Serve until unmounted or signalled.  The loop reports the signal that
+ * ended it; SIGTERM, SIGINT and SIGHUP are the way to stop: no error.
+ */
 static int run_loop(struct startup *s)
 {
+	int res;
+
 	log_info("serving %s on %s", s->store_path, s->mount_path);
 	if (s->opts.singlethread)
-		return fuse_session_loop(s->ctx.se);
-	return loop_mt(s->ctx.se);
+		res = fuse_session_loop(s->ctx.se);
+	else
+		res = loop_mt(s->ctx.se);
+	if (res == SIGTERM || res == SIGINT || res == SIGHUP) {
+		log_info("stopping on signal %d", res);
+		res = 0;
+	}
+	return res;
+}
+
+/*
+ * Mark the store settled when this mount leaves nothing to resume: the
+ * next mount can skip its scan.
+ */
+static void settle_store(struct startup *s, bool scanned,
+			 const struct queue_counts *c)
+{
+	int err;
+
+	if (!s->resuming || !scanned || c->queued || c->uploading)
+		return;
+	err = state_mark_store_settled(store_fd(s));
+	if (err)
+		log_warn("cannot mark the store settled (the next mount "
+			 "scans it): %s", strerror(-err));
 }
 
 static void stop_uploads(struct startup *s)
 {
 	struct queue_counts c;
+	bool scanned;
 
 	if (!s->ctx.queue)
 		return;
+	scanned = resume_stop(s->resume);
+	s->resume = NULL;
 	queue_shutdown(s->ctx.queue);
 	worker_pool_stop(s->ctx.workers, s->opts.stop_grace_s * 1000UL);
 	s->ctx.workers = NULL;
 	queue_counts(s->ctx.queue, &c);
 	log_info("stopped: %lu uploads not finished stay queued in the store "
 		 "for the next mount", c.queued + c.uploading);
+	settle_store(s, scanned, &c);
 	queue_free(s->ctx.queue);
 	s->ctx.queue = NULL;
 }
@@ -275,6 +345,7 @@ int main(int argc, char *argv[])
 		res = 0;
 		goto out;
 	}
+	raise_fd_limit();
 	if (open_store(&s) || build_context(&s) || mount_fs(&s))
 		goto out;
 	if (fuse_daemonize(s.opts.foreground))

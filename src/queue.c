@@ -32,6 +32,7 @@ struct octofs_job {
 	bool busy;		/* a worker has it */
 	bool queued;		/* on the run queue */
 	bool dead;		/* removed from the table */
+	bool resumed;		/* found unfinished at mount, not written since */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* retry backoff */
 	struct octofs_job *hash_next;
@@ -239,6 +240,23 @@ static int set_name(struct octofs_job *job, const char *name)
 	return 0;
 }
 
+/* Create the job of (dev, ino) and put it in the table; q->lock held. */
+static struct octofs_job *insert_job(struct octofs_queue *q, dev_t dev,
+				     ino_t ino, int fd, const char *name)
+{
+	struct octofs_job *job = job_new(dev, ino, fd, name);
+	size_t b;
+
+	if (!job)
+		return NULL;
+	maybe_grow(q);
+	b = hash_key(q, dev, ino);
+	job->hash_next = q->buckets[b];
+	q->buckets[b] = job;
+	q->n_jobs++;
+	return job;
+}
+
 struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 			      int fd, const char *name)
 {
@@ -247,13 +265,9 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	pthread_mutex_lock(&q->lock);
 	job = find_job(q, dev, ino);
 	if (!job) {
-		job = job_new(dev, ino, fd, name);
+		job = insert_job(q, dev, ino, fd, name);
 		if (!job)
 			goto out_unlock;
-		maybe_grow(q);
-		job->hash_next = q->buckets[hash_key(q, dev, ino)];
-		q->buckets[hash_key(q, dev, ino)] = job;
-		q->n_jobs++;
 	} else if (set_name(job, name)) {
 		job = NULL;
 		goto out_unlock;
@@ -262,6 +276,7 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	if (job->busy)
 		atomic_store(&job->cancel, 1);
 	job->held = true;
+	job->resumed = false;
 	job->attempts = 0;
 	run_remove(q, job);
 	job->refs++;
@@ -288,6 +303,27 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->not_before.tv_nsec = 0;
 	run_append(q, job);
 out_unlock:
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
+		 const char *name)
+{
+	struct octofs_job *job;
+	int err = -EEXIST;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->stopping) {
+		err = -ECANCELED;
+	} else if (!find_job(q, dev, ino)) {
+		job = insert_job(q, dev, ino, fd, name);
+		err = job ? 0 : -ENOMEM;
+		if (job) {
+			job->resumed = true;
+			run_append(q, job);
+		}
+	}
 	pthread_mutex_unlock(&q->lock);
 	return err;
 }
@@ -558,6 +594,16 @@ bool queue_job_current(struct octofs_queue *q, struct octofs_job *job,
 	current = !job->dead && atomic_load(&job->generation) == gen;
 	pthread_mutex_unlock(&q->lock);
 	return current;
+}
+
+bool queue_job_resumed(struct octofs_queue *q, struct octofs_job *job)
+{
+	bool resumed;
+
+	pthread_mutex_lock(&q->lock);
+	resumed = job->resumed;
+	pthread_mutex_unlock(&q->lock);
+	return resumed;
 }
 
 int queue_job_fd(const struct octofs_job *job)

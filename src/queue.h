@@ -77,6 +77,14 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 		 const char *name);
 
+/*
+ * Queue an upload found unfinished in the store at mount (dup'ing @fd).
+ * -EEXIST when the file already has a job (it was written meanwhile),
+ * -ECANCELED after queue_shutdown(), -ENOMEM.
+ */
+int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
+		 const char *name);
+
 /* Forget the file's job: its upload is cancelled, waiters get -ENODATA. */
 void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino);
 
@@ -128,6 +136,9 @@ void queue_job_lock_state(struct octofs_job *job);
 void queue_job_unlock_state(struct octofs_job *job);
 bool queue_job_current(struct octofs_queue *q, struct octofs_job *job,
 		       uint64_t gen);
+
+/* Queued by queue_resume() and not written since. */
+bool queue_job_resumed(struct octofs_queue *q, struct octofs_job *job);
 
 int queue_job_fd(const struct octofs_job *job);
 /* A copy of the job's current name (caller frees), NULL when no memory. */

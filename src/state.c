@@ -168,6 +168,24 @@ ssize_t state_get(int fd, const char *attr, char *buf, size_t size)
 	return len < 0 ? -errno : len;
 }
 
+int state_mark_store_settled(int dir_fd)
+{
+	return set_attr(dir_fd, STATE_SETTLED, "1");
+}
+
+bool state_take_store_settled(int dir_fd)
+{
+	char path[FDPATH_MAX], value[4];
+	ssize_t len;
+
+	len = getxattr(fdpath(dir_fd, path), STATE_SETTLED, value,
+		       sizeof(value));
+	/* Remove it even when unreadable; unremovable means "not settled". */
+	if (remove_attr(dir_fd, STATE_SETTLED))
+		return false;
+	return len == 1 && value[0] == '1';
+}
+
 int state_probe(int dir_fd)
 {
 	char name[64];

@@ -18,6 +18,7 @@
 #define STATE_STATUS STATE_PREFIX "status"
 #define STATE_KEY STATE_PREFIX "key"
 #define STATE_ERROR STATE_PREFIX "error"
+#define STATE_SETTLED STATE_PREFIX "settled"	/* on the store's root */
 #define STATE_VALUE_MAX 8192
 
 enum state_status {
@@ -52,6 +53,15 @@ enum state_status state_read_status_at(int dir_fd, const char *name);
  * length).  Returns the length or a negative errno.
  */
 ssize_t state_get(int fd, const char *attr, char *buf, size_t size);
+
+/*
+ * The store's root carries "settled" between a clean unmount that left
+ * no upload unfinished and the next mount, which takes it away (so a
+ * crash in between is never mistaken for a clean stop).  Take returns
+ * true when the mark was there and could be removed.
+ */
+int state_mark_store_settled(int dir_fd);
+bool state_take_store_settled(int dir_fd);
 
 /*
  * Check that the directory behind @dir_fd can hold user.* attributes by

@@ -15,6 +15,7 @@
 #include "octofs.h"
 #include "opts.h"
 #include "queue.h"
+#include "resume.h"
 #include "state.h"
 #include "url_files.h"
 #include "url_names.h"
@@ -207,6 +208,27 @@ static void wait_done(struct queue_waiter *w, const char *url, int err)
 }
 
 /*
+ * A file whose stored state says "unfinished" but that has no job: the
+ * start-up scan has not reached it yet.  Queue it now, so the reader
+ * waits for its upload instead of being told there is no URL.
+ */
+static bool resume_now(struct octofs *ctx, struct octofs_inode *target)
+{
+	enum state_status st = state_read_status(target->fd);
+	char *name;
+	int err;
+
+	if (st != STATE_QUEUED && st != STATE_UPLOADING)
+		return false;
+	name = inode_name(target);
+	if (!name)
+		return false;
+	err = resume_file(ctx, target->fd, name);
+	free(name);
+	return !err || err == -EEXIST;
+}
+
+/*
  * Answer with @target's URL: wait while its upload is pending, else
  * use the stored one.
  */
@@ -222,6 +244,10 @@ static void answer_url(fuse_req_t req, struct octofs *ctx,
 		err = queue_wait(ctx->queue, target->dev, target->ino,
 				 &uw->waiter,
 				 ctx->opts->url_wait_s * 1000UL);
+		if (err == -ENOENT && resume_now(ctx, target))
+			err = queue_wait(ctx->queue, target->dev, target->ino,
+					 &uw->waiter,
+					 ctx->opts->url_wait_s * 1000UL);
 		if (!err)
 			return;
 	} else if (!queue_state(ctx->queue, target->dev, target->ino,

@@ -197,6 +197,34 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 	}
 }
 
+/*
+ * The start-up scan may queue a file whose upload finished between its
+ * look at the stored state and the queueing; the state then says so, and
+ * uploading again would only change a URL someone may have read.
+ */
+static bool finished_meanwhile(struct octofs *ctx, struct upload *up)
+{
+	int fd = queue_job_fd(up->job);
+	char url[STATE_VALUE_MAX];
+	enum state_status st;
+	ssize_t len = -1;
+
+	if (!queue_job_resumed(ctx->queue, up->job))
+		return false;
+	st = state_read_status(fd);
+	if (st == STATE_QUEUED || st == STATE_UPLOADING)
+		return false;
+	if (st == STATE_DONE)
+		len = state_get(fd, STATE_URL, url, sizeof(url) - 1);
+	if (len > 0) {
+		url[len] = '\0';
+		queue_done(ctx->queue, up->job, up->gen, url);
+	} else {
+		queue_failed(ctx->queue, up->job, up->gen);
+	}
+	return true;
+}
+
 static void upload(struct worker *w, struct octofs_job *job, uint64_t gen)
 {
 	struct octofs *ctx = w->pool->ctx;
@@ -212,11 +240,14 @@ static void upload(struct worker *w, struct octofs_job *job, uint64_t gen)
 		finish(w, &up, HTTP_RETRY);
 		return;
 	}
+	if (finished_meanwhile(ctx, &up))
+		goto out_free_name;
 	persist(ctx, &up, STATE_UPLOADING);
 	v = open_file(&up);
 	if (v == HTTP_OK)
 		v = transfer(w, &up);
 	finish(w, &up, v);
+out_free_name:
 	if (up.file_fd >= 0)
 		close(up.file_fd);
 	presign_answer_clear(&up.ans);
