@@ -184,11 +184,75 @@ static void test_endpoint(void)
 	free(o.endpoint);
 }
 
+static void test_retry_and_stop(void)
+{
+	struct octofs_opts o;
+	char err[512];
+
+	is_int(PARSE(&o, err, "m"), 0, "defaults");
+	is_int(o.retry_min_ms, 500, "default retry_min_ms");
+	is_int(o.retry_max_ms, 60000, "default retry_max_ms");
+	is_int(o.stop_grace_s, 5, "default stop_grace");
+	is_int(o.timeout_s, 30, "default timeout");
+	opts_free(&o);
+
+	is_int(PARSE(&o, err, "-o", "retry_min_ms=20,retry_max_ms=100,"
+		     "stop_grace=0,timeout=2", "m"), 0, "all set");
+	is_int(o.retry_min_ms, 20, "retry_min_ms");
+	is_int(o.retry_max_ms, 100, "retry_max_ms");
+	is_int(o.stop_grace_s, 0, "stop_grace=0 is allowed");
+	is_int(o.timeout_s, 2, "timeout");
+	o.endpoint = o.endpoint ? o.endpoint : strdup("https://x");
+	is_int(opts_validate(&o, err, sizeof(err)), 0, "consistent");
+	opts_free(&o);
+
+	PARSE(&o, err, "-o", "retry_min_ms=5000,retry_max_ms=100", "m");
+	is_int(opts_validate(&o, err, sizeof(err)), -EINVAL, "min above max");
+	is_str(err, "retry_min_ms=5000 is above retry_max_ms=100",
+	       "says which");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "timeout=0", "m"), -EINVAL, "timeout=0");
+	ok(strstr(err, "between 1 and 3600") != NULL, "range: %s", err);
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "retry_max_ms=-1", "m"), -EINVAL,
+	       "negative delay");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "stop_grace=3601", "m"), -EINVAL,
+	       "grace too long");
+	opts_free(&o);
+}
+
+static void test_fstab_words(void)
+{
+	struct octofs_opts o;
+	struct fuse_args rest;
+	char err[512];
+	static const char *const argv[] = {
+		"octofs", "-o", "defaults,noauto,_netdev,nofail,user,users,"
+		"x-systemd.automount,noatime", "store", "mnt",
+	};
+	int i, kept = 0, dropped = 0;
+
+	is_int(parse(&o, argv, 5, err, sizeof(err), &rest), 0, "accepted");
+	for (i = 0; i < rest.argc; i++) {
+		kept |= strstr(rest.argv[i], "noatime") != NULL;
+		dropped |= strstr(rest.argv[i], "defaults") ||
+			   strstr(rest.argv[i], "x-systemd") ||
+			   strstr(rest.argv[i], "_netdev");
+	}
+	ok(kept, "mount flags stay for libfuse");
+	ok(!dropped, "fstab-only words are not passed on");
+	fuse_opt_free_args(&rest);
+	opts_free(&o);
+}
+
 int main(void)
 {
 	test_args();
 	test_config();
 	test_key();
 	test_endpoint();
+	test_retry_and_stop();
+	test_fstab_words();
 	return tap_done();
 }

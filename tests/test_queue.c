@@ -296,6 +296,44 @@ static void test_many(void)
 	queue_free(q);
 }
 
+static void test_resume(void)
+{
+	struct octofs_queue *q = queue_new();
+	struct octofs_job *job;
+	char *name;
+	uint64_t gen;
+
+	is_int(queue_resume(q, 1, 77, devnull, "left.txt"), 0, "resumed");
+	is_int(queue_resume(q, 1, 77, devnull, "left.txt"), -EEXIST,
+	       "a second time: it has a job");
+	job = queue_pop(q, &gen);
+	ok(job != NULL, "runnable at once, without a writer");
+	ok(job && queue_job_resumed(q, job), "marked as resumed");
+	name = job ? queue_job_name(q, job) : NULL;
+	is_str(name ? name : "", "left.txt", "under its name");
+	free(name);
+	queue_done(q, job, gen, "u");
+
+	queue_job_put(q, hold(q, 78, "busy.txt"));
+	is_int(queue_resume(q, 1, 78, devnull, "busy.txt"), -EEXIST,
+	       "a file being written is not resumed over");
+	is_int(queue_resume(q, 1, 79, devnull, "w.txt"), 0, "resumed");
+	queue_job_put(q, hold(q, 79, "w.txt"));
+	queue_submit(q, 1, 79, NULL);
+	queue_submit(q, 1, 78, NULL);
+	job = queue_pop(q, &gen);
+	ok(job && !queue_job_resumed(q, job), "written since: a new version");
+	if (job)
+		queue_done(q, job, gen, "u");
+	job = queue_pop(q, &gen);
+	if (job)
+		queue_done(q, job, gen, "u");
+	queue_shutdown(q);
+	is_int(queue_resume(q, 1, 80, devnull, "late.txt"), -ECANCELED,
+	       "refused after shutdown");
+	queue_free(q);
+}
+
 int main(void)
 {
 	devnull = open("/dev/null", O_RDONLY);
@@ -306,6 +344,7 @@ int main(void)
 	test_retry();
 	test_shutdown();
 	test_many();
+	test_resume();
 	close(devnull);
 	return tap_done();
 }
