@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -621,6 +622,14 @@ static int is_tls_verification(CURLcode rc)
 	}
 }
 
+static bool reached_server(struct http_client *c)
+{
+	char *ip = NULL;
+
+	return !curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) &&
+	       ip && *ip;
+}
+
 /* What a failed curl_easy_perform() means for the upload. */
 static enum http_verdict transport_verdict(struct http_client *c,
 					   CURLcode rc,
@@ -635,6 +644,16 @@ static enum http_verdict transport_verdict(struct http_client *c,
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		http_result_msg(res, "%s: %s timed out: %s", c->what,
 				c->host, why);
+		return HTTP_RETRY;
+	}
+	/*
+	 * Schemes are checked before any request, so once a server was
+	 * reached an "unsupported protocol" is a garbled answer (curl's
+	 * "HTTP/0.9 not allowed"): a damaged connection, worth a retry.
+	 */
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL && reached_server(c)) {
+		http_result_msg(res, "%s: garbled answer from %s: %s",
+				c->what, c->host, why);
 		return HTTP_RETRY;
 	}
 	if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {

@@ -521,6 +521,19 @@ static void test_transport_errors(struct http_client *c)
 	is_int(http_body(c, &(size_t){ 0 })[0], '\0', "nothing was read");
 }
 
+/* A reply that is not HTTP at all: a damaged connection, retried. */
+static void test_garbled_answer(struct http_client *c)
+{
+	static const char junk[] = "{\"leftover\": \"body\"}\r\n\r\n";
+	struct http_result res;
+	struct server s = { 0 };
+
+	is_int(exchange(c, &s, junk, sizeof(junk) - 1, NULL, 0, &res),
+	       HTTP_RETRY, "garbled answer is retried");
+	ok(strstr(res.message, "garbled answer from 127.0.0.1") != NULL,
+	   "message: %s", res.message);
+}
+
 static void test_exchanges(void)
 {
 	struct http_client *c = http_client_new(NULL);
@@ -529,6 +542,7 @@ static void test_exchanges(void)
 	test_redirect_not_followed(c);
 	test_body_cap(c);
 	test_retry_after_header(c);
+	test_garbled_answer(c);
 	test_transport_errors(c);
 	http_client_free(c);
 	test_stall();
