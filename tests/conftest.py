@@ -3,185 +3,18 @@
 Every test that mounts does it for real, against a development server on a
 free loopback port, and unmounts with fusermount3 -u even when it fails.
 """
-import errno
+import errno  # noqa: F401  (for the tests)
 import os
-import subprocess
 import sys
-import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from devserver import DevServer  # noqa: E402
-
-OCTOFS = os.environ.get("OCTOFS_BIN") or os.path.join(
-    os.path.dirname(HERE), "src", "octofs")
-
-
-def wait_until(cond, timeout=10.0, what="condition", interval=0.02):
-    """Poll cond() until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
-        time.sleep(interval)
-
-
-def _unescape_mountinfo(field):
-    return field.encode().decode("unicode_escape")
-
-
-def fuse_mounted(path):
-    """True when path is the mount point of an octofs filesystem."""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            if (_unescape_mountinfo(fields[4]) == path and
-                    fields[sep + 1] == "fuse.octofs"):
-                return True
-    return False
-
-
-def xattr(path, name="user.octofs.url"):
-    return os.getxattr(path, name).decode()
-
-
-def xattr_errno(path, name):
-    try:
-        os.getxattr(path, name)
-    except OSError as e:
-        return e.errno
-    return 0
-
-
-def write_file(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-class Mount:
-    """One octofs process and its mount point."""
-
-    def __init__(self, tmp_path, server, store=None, opts=(), env=None,
-                 name="mnt"):
-        self.tmp = tmp_path
-        self.server = server
-        self.mnt = str(tmp_path / name)
-        self.store = store if store is not None else str(
-            tmp_path / (name + "-store"))
-        self.opts = list(opts)
-        self.extra_env = env or {}
-        self.proc = None
-        self.log_path = str(tmp_path / (name + ".log"))
-        os.makedirs(self.mnt, exist_ok=True)
-        if self.store:
-            os.makedirs(self.store, exist_ok=True)
-
-    def command(self):
-        opts = ["endpoint=" + self.server.url] if self.server else []
-        opts += self.opts
-        cmd = [OCTOFS, "-f"]
-        if opts:
-            cmd += ["-o", ",".join(opts)]
-        if self.store:
-            cmd.append(self.store)
-        return cmd + [self.mnt]
-
-    def environment(self):
-        env = dict(os.environ)
-        env["HOME"] = str(self.tmp)
-        env["XDG_CONFIG_HOME"] = str(self.tmp / "xdg")
-        env.pop("OCTOFS_API_KEY", None)
-        if self.server:
-            env["OCTOFS_API_KEY"] = self.server.key
-        env.update(self.extra_env)
-        return {k: v for k, v in env.items() if v is not None}
-
-    def start(self, timeout=10.0):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log,
-                                     env=self.environment())
-        log.close()
-        wait_until(lambda: fuse_mounted(self.mnt) or
-                   self.proc.poll() is not None,
-                   timeout, "octofs to mount " + self.mnt)
-        if not fuse_mounted(self.mnt):
-            raise AssertionError("octofs exited with %s: %s"
-                                 % (self.proc.returncode, self.log()))
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def path(self, *parts):
-        return os.path.join(self.mnt, *parts)
-
-    def store_path(self, *parts):
-        return os.path.join(self.store or self.mnt, *parts)
-
-    def unmount(self):
-        """fusermount3 -u, retried while busy; lazy as a last resort."""
-        deadline = time.monotonic() + 10
-        while fuse_mounted(self.mnt):
-            res = subprocess.run(["fusermount3", "-u", self.mnt],
-                                 capture_output=True)
-            if res.returncode == 0:
-                break
-            if time.monotonic() > deadline:
-                subprocess.run(["fusermount3", "-uz", self.mnt],
-                               capture_output=True)
-                break
-            time.sleep(0.1)
-
-    def stop(self, timeout=30.0):
-        """Unmount and wait for the process; kill it only if it hangs."""
-        self.unmount()
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                raise AssertionError("octofs did not exit after unmount")
-        return self.proc.returncode if self.proc else None
-
-    def peak_rss_kib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        return None
-
-    def wait_status(self, path, status, timeout=20.0):
-        def current():
-            try:
-                value = xattr(path, "user.octofs.status")
-            except OSError:
-                value = None
-            return value == status
-        wait_until(current, timeout, "%s to be %s (log: %s)"
-                   % (path, status, self.log()[-2000:]))
+from harness import (OCTOFS, Mount, fuse_mounted,  # noqa: E402,F401
+                     read_file, run_octofs, wait_until, write_file, xattr,
+                     xattr_errno)
 
 
 @pytest.fixture
@@ -213,16 +46,5 @@ def mnt(server, mounts):
     return mounts(server, opts=["url_wait=30"])
 
 
-def run_octofs(args, env=None, timeout=20):
-    """Run octofs in the foreground for commands that must exit."""
-    full_env = dict(os.environ)
-    full_env.pop("OCTOFS_API_KEY", None)
-    full_env.update(env or {})
-    return subprocess.run([OCTOFS] + args, capture_output=True, text=True,
-                          env={k: v for k, v in full_env.items()
-                               if v is not None},
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-__all__ = ["wait_until", "fuse_mounted", "xattr", "xattr_errno",
+__all__ = ["OCTOFS", "wait_until", "fuse_mounted", "xattr", "xattr_errno",
            "write_file", "read_file", "Mount", "run_octofs", "errno"]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import wait_until, xattr, xattr_errno, write_file, read_file
+from conftest import xattr, xattr_errno, write_file, read_file
 
 
 def test_rejected_key_fails_with_server_message(server, mounts):

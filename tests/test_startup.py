@@ -1,7 +1,6 @@
 """Mount-time checks: key, options, store; help and version."""
 import os
 import shutil
-import stat
 import subprocess
 
 import pytest

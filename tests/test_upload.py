@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_until, xattr, xattr_errno, write_file, read_file
+from conftest import xattr, xattr_errno, write_file, read_file
 
 
 def test_cp_then_url(mnt, server, tmp_path):

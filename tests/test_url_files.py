@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from conftest import wait_until, xattr, xattr_errno, write_file, read_file
+from conftest import xattr, xattr_errno, write_file, read_file
 
 
 def test_sibling_listed_read_only(mnt, server):
