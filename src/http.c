@@ -719,6 +719,11 @@ enum http_verdict http_perform(struct http_client *c,
 	return v;
 }
 
+long http_client_stall_s(const struct http_client *c)
+{
+	return c->low_speed_time_s;
+}
+
 const char *http_body(const struct http_client *c, size_t *len)
 {
 	*len = c->body_len;

@@ -45,6 +45,9 @@ struct http_client;
 struct http_client *http_client_new(const struct http_config *cfg);
 void http_client_free(struct http_client *c);
 
+/* How long a transfer may see no byte move either way (seconds). */
+long http_client_stall_s(const struct http_client *c);
+
 /* Reset @res to "nothing happened yet". */
 void http_result_init(struct http_result *res);
 

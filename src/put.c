@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -27,6 +28,10 @@ struct put_source {
 	int short_read;		/* the file ended before @size */
 	const atomic_int *cancel;
 	int cancelled;
+	long stall_s;		/* no byte either way this long: give up */
+	int stalled;
+	curl_off_t last_ul, last_dl;
+	struct timespec last_move;	/* CLOCK_MONOTONIC */
 	put_progress_fn progress;
 	void *progress_arg;
 };
@@ -73,18 +78,42 @@ static int seek_cb(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/*
+ * libcurl's low-speed limit averages over seconds, so a small body sent
+ * at once hides a server that then never answers; watch for silence
+ * itself: no byte sent or received for stall_s seconds.
+ */
+static int check_stall(struct put_source *src, curl_off_t ulnow,
+		       curl_off_t dlnow)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ulnow != src->last_ul || dlnow != src->last_dl) {
+		src->last_ul = ulnow;
+		src->last_dl = dlnow;
+		src->last_move = now;
+		return 0;
+	}
+	if (now.tv_sec - src->last_move.tv_sec < src->stall_s)
+		return 0;
+	src->stalled = 1;
+	return 1;
+}
+
 static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 		       curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct put_source *src = arg;
 
 	(void)dltotal;
-	(void)dlnow;
 	(void)ultotal;
 	if (src->cancel && atomic_load(src->cancel)) {
 		src->cancelled = 1;
 		return 1;
 	}
+	if (check_stall(src, ulnow, dlnow))
+		return 1;
 	if (src->progress)
 		src->progress(src->progress_arg, (off_t)ulnow, src->size);
 	return 0;
@@ -208,6 +237,11 @@ static enum http_verdict outcome(struct http_client *c,
 		http_result_msg(res, "upload cancelled");
 		return HTTP_CANCELLED;
 	}
+	if (src->stalled) {
+		http_result_msg(res, "upload: no answer from the server for "
+				"%ld s", src->stall_s);
+		return HTTP_RETRY;
+	}
 	return v == HTTP_OK ? status_verdict(c, res) : v;
 }
 
@@ -220,6 +254,7 @@ enum http_verdict put_file(struct http_client *c, const char *url,
 	struct put_source src = {
 		.fd = fd, .size = size, .cancel = cancel,
 		.progress = progress, .progress_arg = progress_arg,
+		.stall_s = http_client_stall_s(c),
 	};
 	enum http_verdict v;
 	CURL *h;
@@ -233,6 +268,7 @@ enum http_verdict put_file(struct http_client *c, const char *url,
 		http_result_msg(res, "upload: negative file size");
 		return HTTP_FATAL;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &src.last_move);
 	v = prepare(c, url, content_type, &src, res, &h);
 	if (v != HTTP_OK)
 		return v;
