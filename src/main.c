@@ -200,7 +200,7 @@ static int start_threads(struct startup *s)
 		return -1;
 	}
 	s->curl = true;
-	s->ctx.queue = queue_new();
+	s->ctx.queue = queue_new(s->opts.settle_ms);
 	if (!s->ctx.queue) {
 		log_error("cannot create the upload queue");
 		return -1;

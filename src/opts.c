@@ -52,6 +52,8 @@ static const struct opt_def opt_defs[] = {
 	  0, OPTS_STOP_GRACE_MAX, false },
 	{ "timeout", OPT_UINT, offsetof(struct octofs_opts, timeout_s),
 	  1, OPTS_TIMEOUT_MAX, false },
+	{ "settle", OPT_UINT, offsetof(struct octofs_opts, settle_ms),
+	  0, OPTS_SETTLE_MAX, false },
 	{ "url_files", OPT_BOOL, offsetof(struct octofs_opts, url_files),
 	  0, 1, false },
 	{ "log_level", OPT_LEVEL, offsetof(struct octofs_opts, log_level),
@@ -163,6 +165,7 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("retry_max_ms=", KEY_OURS),
 	FUSE_OPT_KEY("stop_grace=", KEY_OURS),
 	FUSE_OPT_KEY("timeout=", KEY_OURS),
+	FUSE_OPT_KEY("settle=", KEY_OURS),
 	FUSE_OPT_KEY("ca_file=", KEY_OURS),
 	FUSE_OPT_KEY("config=", KEY_OURS),
 	FUSE_OPT_KEY("log_level=", KEY_OURS),
@@ -273,6 +276,7 @@ static void set_defaults(struct octofs_opts *o)
 	o->retry_max_ms = 60000;
 	o->stop_grace_s = 5;
 	o->timeout_s = 30;
+	o->settle_ms = 300;
 }
 
 int opts_parse_args(struct fuse_args *args, struct octofs_opts *o,
@@ -599,6 +603,7 @@ void opts_print_help(const char *progname)
 "  -o jobs=N             uploads in flight at once, 1..64 (4)\n"
 "  -o ignore=GLOB:GLOB   names never uploaded (editor temporaries)\n"
 "  -o url_files=0|1      show NAME.url siblings (1)\n"
+"  -o settle=MS          rest after the last close before uploading (300)\n"
 "  -o url_wait=SECONDS   how long reading a URL waits (60)\n"
 "  -o retry_min_ms=N     first retry delay of a failed request (500)\n"
 "  -o retry_max_ms=N     longest retry delay (60000)\n"

@@ -19,6 +19,7 @@
 #define OPTS_RETRY_MS_MAX 3600000	/* one hour */
 #define OPTS_STOP_GRACE_MAX 3600
 #define OPTS_TIMEOUT_MAX 3600
+#define OPTS_SETTLE_MAX 60000
 
 /* All strings are owned by the struct and freed by opts_free(). */
 struct octofs_opts {
@@ -36,6 +37,7 @@ struct octofs_opts {
 	unsigned int retry_max_ms;	/* backoff cap, >= retry_min_ms */
 	unsigned int stop_grace_s;	/* uploads in flight at unmount */
 	unsigned int timeout_s;		/* a silent server is given up on */
+	unsigned int settle_ms;		/* a closed file rests before upload */
 	char *ca_file;
 	char *config;		/* NULL: $XDG_CONFIG_HOME/octofs/config */
 	char *log_level;	/* NULL: "info" */

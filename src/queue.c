@@ -58,6 +58,8 @@ struct octofs_queue {
 	struct queue_waiter *waiters;
 	unsigned long uploading;
 	bool stopping;
+
+	unsigned long settle_ms;	/* immutable: delay after a submit */
 };
 
 static void now_mono(struct timespec *ts)
@@ -299,8 +301,9 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	}
 	err = set_name(job, name);
 	job->held = false;
-	job->not_before.tv_sec = 0;
-	job->not_before.tv_nsec = 0;
+	/* Let a program that closes and reopens at once finish first. */
+	now_mono(&job->not_before);
+	ts_add_ms(&job->not_before, q->settle_ms);
 	run_append(q, job);
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
@@ -694,12 +697,13 @@ static int init_cond(pthread_cond_t *cond)
 	return -err;
 }
 
-struct octofs_queue *queue_new(void)
+struct octofs_queue *queue_new(unsigned long settle_ms)
 {
 	struct octofs_queue *q = calloc(1, sizeof(*q));
 
 	if (!q)
 		return NULL;
+	q->settle_ms = settle_ms;
 	q->n_buckets = QUEUE_BUCKETS_MIN;
 	q->buckets = calloc(q->n_buckets, sizeof(*q->buckets));
 	if (!q->buckets)

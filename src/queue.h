@@ -52,8 +52,12 @@ struct queue_counts {
 	unsigned long uploading;
 };
 
-/* NULL when out of memory or a thread cannot start. */
-struct octofs_queue *queue_new(void);
+/*
+ * A submitted job waits @settle_ms before a worker may take it, so that
+ * closes in quick succession (a reopen, a rename) make one upload.  NULL
+ * when out of memory or a thread cannot start.
+ */
+struct octofs_queue *queue_new(unsigned long settle_ms);
 
 /* Stop: queue_pop() returns NULL, waiters get -ETIMEDOUT.  Idempotent. */
 void queue_shutdown(struct octofs_queue *q);

@@ -73,7 +73,7 @@ static struct octofs_job *hold(struct octofs_queue *q, ino_t ino,
 
 static void test_lifecycle(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct octofs_job *job, *popped;
 	enum job_state st;
 	struct probe p;
@@ -116,7 +116,7 @@ static void test_lifecycle(void)
 /* A write during the upload: its outcome is not published. */
 static void test_overtaken(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct octofs_job *job, *first, *second;
 	uint64_t gen1, gen2;
 	enum job_state st;
@@ -155,7 +155,7 @@ static void test_overtaken(void)
 
 static void test_cancel_and_fail(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct octofs_job *job;
 	struct probe p1, p2;
 	enum job_state st;
@@ -196,7 +196,7 @@ static void test_cancel_and_fail(void)
 
 static void test_wait_timeout(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct probe p;
 
 	queue_job_put(q, hold(q, 40, "slow.bin"));
@@ -217,7 +217,7 @@ static double now_s(void)
 
 static void test_retry(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct octofs_job *job;
 	struct queue_counts c;
 	uint64_t gen, gen2;
@@ -250,7 +250,7 @@ static void *pop_thread(void *arg)
 
 static void test_shutdown(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct probe p;
 	pthread_t t;
 	void *res = (void *)1;
@@ -271,7 +271,7 @@ static void test_shutdown(void)
 
 static void test_many(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct queue_counts c;
 	struct octofs_job *job;
 	uint64_t gen;
@@ -298,7 +298,7 @@ static void test_many(void)
 
 static void test_resume(void)
 {
-	struct octofs_queue *q = queue_new();
+	struct octofs_queue *q = queue_new(0);
 	struct octofs_job *job;
 	char *name;
 	uint64_t gen;
@@ -334,6 +334,30 @@ static void test_resume(void)
 	queue_free(q);
 }
 
+static void test_settle(void)
+{
+	struct octofs_queue *q = queue_new(300);
+	struct octofs_job *job;
+	struct queue_counts c;
+	uint64_t gen;
+	double t0;
+
+	queue_job_put(q, hold(q, 90, "s.txt"));
+	t0 = now_s();
+	queue_submit(q, 1, 90, NULL);
+	/* closed and reopened for writing while it settles: one upload */
+	queue_job_put(q, hold(q, 90, "s.txt"));
+	queue_submit(q, 1, 90, NULL);
+	job = queue_pop(q, &gen);
+	ok(job != NULL, "popped once settled");
+	ok(now_s() - t0 >= 0.29, "not before the settle delay (%.3fs)",
+	   now_s() - t0);
+	queue_done(q, job, gen, "u");
+	queue_counts(q, &c);
+	is_int(c.queued + c.uploading, 0, "the reopen made no second job");
+	queue_free(q);
+}
+
 int main(void)
 {
 	devnull = open("/dev/null", O_RDONLY);
@@ -345,6 +369,7 @@ int main(void)
 	test_shutdown();
 	test_many();
 	test_resume();
+	test_settle();
 	close(devnull);
 	return tap_done();
 }

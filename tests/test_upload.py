@@ -156,6 +156,53 @@ def test_each_worker_reuses_its_connection(server, mounts):
     assert len({r["client_port"] for r in reqs}) <= 2
 
 
+def test_quick_reopen_coalesces_into_one_upload(server, mounts):
+    """Saving in several passes (close, reopen, append, close) within the
+    settle delay makes one upload, of the final content."""
+    m = mounts(server, opts=["url_wait=30", "settle=1500"])
+    path = m.path("passes.txt")
+    write_file(path, b"first pass\n")
+    with open(path, "ab") as f:
+        f.write(b"second pass\n")
+    with open(path, "r+b") as f:
+        f.seek(0)
+        f.write(b"FIRST")
+    assert server.fetch(xattr(path)) == b"FIRST pass\nsecond pass\n"
+    assert server.presign_count("passes.txt") == 1
+
+
+def test_no_settle_uploads_each_close(server, mounts):
+    """settle=0: every close that ends a write is its own version; the URL
+    the file ends with serves the last one."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("each.txt")
+    write_file(path, b"one")
+    first = xattr(path)
+    with open(path, "ab") as f:
+        f.write(b" two")
+    second = xattr(path)
+    assert first != second
+    assert server.fetch(first) == b"one"
+    assert server.fetch(second) == b"one two"
+
+
+def test_writer_holds_the_upload(server, mounts):
+    """A file open for writing by another handle is uploaded only when
+    the last writer closes."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("held.txt")
+    holder = open(path, "wb")
+    try:
+        holder.write(b"partial")
+        holder.flush()
+        write_file(path, b"whole")          # a second writer closes
+        assert xattr(path, "user.octofs.status") == "queued"
+        assert server.presign_count("held.txt") == 0
+    finally:
+        holder.close()
+    assert server.fetch(xattr(path)) == b"whole"
+
+
 def test_read_only_use_uploads_nothing(mnt, server):
     """Reading, listing and stat never trigger an upload."""
     write_file(mnt.store_path("old.txt"), b"placed in the store directly")
