@@ -1,0 +1,100 @@
+"""Ignored names: stored, never uploaded; renamed into a real name, they
+are uploaded once, under that name."""
+import errno
+import os
+
+import pytest
+
+from conftest import xattr, xattr_errno, write_file, read_file
+
+DEFAULT_IGNORED = [
+    "notes.txt~", ".notes.txt.swp", ".notes.txt.swx", "movie.mkv.part",
+    "setup.exe.crdownload", "scratch.tmp", ".~lock.report.odt#",
+    ".goutputstream-AB12CD", ".photo.jpg.Xy12Zq", ".octofs-anything",
+]
+
+
+def assert_never_uploaded(m, server, name, data):
+    assert read_file(m.path(name)) == data
+    assert read_file(m.store_path(name)) == data
+    assert xattr_errno(m.path(name), "user.octofs.status") == errno.ENODATA
+    assert xattr_errno(m.path(name), "user.octofs.url") == errno.ENODATA
+    assert not os.path.exists(m.path(name + ".url"))
+
+
+def test_default_ignored_names_are_stored_not_uploaded(server, mounts):
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    os.makedirs(m.path("sub", "deeper"))
+    for name in DEFAULT_IGNORED:
+        write_file(m.path(name), b"temp " + name.encode())
+        write_file(m.path("sub", "deeper", name), b"deep " + name.encode())
+    # A real file written last: once it is done, any upload of the
+    # ignored ones would have been presigned before it.
+    write_file(m.path("real.txt"), b"real")
+    assert server.fetch(xattr(m.path("real.txt"))) == b"real"
+    for name in DEFAULT_IGNORED:
+        assert_never_uploaded(m, server, name, b"temp " + name.encode())
+        assert_never_uploaded(m, server, os.path.join("sub", "deeper", name),
+                              b"deep " + name.encode())
+    assert [r["file_name"] for r in server.log("presign")] == ["real.txt"]
+
+
+@pytest.mark.parametrize("temp, final", [
+    ("report.pdf.part", "report.pdf"),
+    ("report.pdf.crdownload", "report.pdf"),
+    (".goutputstream-QW12ER", "report.pdf"),
+    (".report.pdf.a1B2c3", "report.pdf"),
+    ("report.tmp", "report.pdf"),
+])
+def test_temp_then_rename_uploads_once_under_final_name(server, mounts,
+                                                        temp, final):
+    m = mounts(server, opts=["url_wait=30"])
+    data = os.urandom(4096)
+    write_file(m.path(temp), data)
+    os.rename(m.path(temp), m.path(final))
+    assert server.fetch(xattr(m.path(final))) == data
+    assert [r["file_name"] for r in server.log("presign")] == [final]
+    assert not os.path.exists(m.path(temp + ".url"))
+
+
+def test_rename_over_uploaded_file_gives_new_url(server, mounts):
+    m = mounts(server, opts=["url_wait=30"])
+    write_file(m.path("doc.txt"), b"version 1")
+    old_url = xattr(m.path("doc.txt"))
+    write_file(m.path(".doc.txt.swp"), b"version 2")
+    os.rename(m.path(".doc.txt.swp"), m.path("doc.txt"))
+    new_url = xattr(m.path("doc.txt"))
+    assert new_url != old_url
+    assert server.fetch(new_url) == b"version 2"
+    assert server.fetch(old_url) == b"version 1"
+    assert read_file(m.path("doc.txt.url")) == (new_url + "\n").encode()
+
+
+def test_custom_ignore_list_replaces_defaults(server, mounts):
+    m = mounts(server, opts=["url_wait=30", "settle=0",
+                             "ignore=*.log:build-*"])
+    write_file(m.path("server.log"), b"log")
+    write_file(m.path("build-42.tar"), b"artifact")
+    write_file(m.path(".octofs-state"), b"always ignored")
+    write_file(m.path("notes.txt~"), b"no longer ignored")
+    assert server.fetch(xattr(m.path("notes.txt~"))) == b"no longer ignored"
+    assert_never_uploaded(m, server, "server.log", b"log")
+    assert_never_uploaded(m, server, "build-42.tar", b"artifact")
+    assert_never_uploaded(m, server, ".octofs-state", b"always ignored")
+    assert [r["file_name"] for r in server.log("presign")] == ["notes.txt~"]
+
+
+def test_matching_is_on_the_basename(server, mounts):
+    m = mounts(server, opts=["url_wait=30", "ignore=*.log"])
+    os.makedirs(m.path("x.log"))
+    write_file(m.path("x.log", "kept.txt"), b"in a dir named like a log")
+    assert server.fetch(xattr(m.path("x.log", "kept.txt"))) == \
+        b"in a dir named like a log"
+
+
+def test_bad_ignore_glob_is_a_mount_error(tmp_path, server):
+    from conftest import Mount
+    m = Mount(tmp_path, server, opts=["ignore=ok:"], name="bad")
+    with pytest.raises(AssertionError) as e:
+        m.start()
+    assert "ignore=" in str(e.value)
