@@ -502,6 +502,23 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /*
+ * Ignored names never carry upload state: an upload still to come is
+ * cancelled (vim renames the file it saved a moment ago to NAME~) and a
+ * finished one's URL is forgotten; the object stays on the server.
+ */
+static void renamed_to_ignored(struct octofs *ctx,
+			       struct octofs_inode *inode)
+{
+	int err;
+
+	queue_cancel(ctx->queue, inode->dev, inode->ino);
+	err = state_forget(inode->fd);
+	if (err)
+		log_warn("cannot clear the upload state of a file renamed to "
+			 "an ignored name: %s", strerror(-err));
+}
+
+/*
  * After a rename: the file's job and inode learn the new name, and a
  * finished file renamed from an ignored name into a real one is
  * uploaded (how editors, rsync and browsers save).
@@ -515,7 +532,10 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 	if (do_lookup(ctx, newdir, newname, &e))
 		return;
 	inode = inode_get(ctx->inodes, e.ino);
-	if (inode->type == S_IFREG) {
+	if (inode->type == S_IFREG && name_ignored(ctx, newname) &&
+	    !name_ignored(ctx, oldname) && e.attr.st_nlink == 1) {
+		renamed_to_ignored(ctx, inode);
+	} else if (inode->type == S_IFREG) {
 		queue_rename(ctx->queue, inode->dev, inode->ino, newname);
 		if (name_ignored(ctx, oldname) && !name_ignored(ctx, newname)) {
 			pthread_mutex_lock(&inode->lock);

@@ -98,3 +98,30 @@ def test_bad_ignore_glob_is_a_mount_error(tmp_path, server):
     with pytest.raises(AssertionError) as e:
         m.start()
     assert "ignore=" in str(e.value)
+
+
+def test_renamed_to_ignored_name_carries_no_state(server, mounts):
+    m = mounts(server, opts=["url_wait=30", "settle=2000"])
+    write_file(m.path("done.txt"), b"uploaded")
+    url = xattr(m.path("done.txt"))
+    os.rename(m.path("done.txt"), m.path("done.txt~"))
+    assert_never_uploaded(m, server, "done.txt~", b"uploaded")
+    assert server.fetch(url) == b"uploaded"      # the object stays
+    # Still settling: the upload to come is cancelled, not made under the
+    # ignored name.
+    write_file(m.path("pending.txt"), b"not yet")
+    os.rename(m.path("pending.txt"), m.path("pending.txt~"))
+    write_file(m.path("last.txt"), b"last")
+    assert server.fetch(xattr(m.path("last.txt"))) == b"last"
+    assert_never_uploaded(m, server, "pending.txt~", b"not yet")
+    assert sorted(r["file_name"] for r in server.log("presign")) == \
+        ["done.txt", "last.txt"]
+
+
+def test_hard_link_under_a_real_name_keeps_state(server, mounts):
+    m = mounts(server, opts=["url_wait=30"])
+    write_file(m.path("a.txt"), b"linked")
+    url = xattr(m.path("a.txt"))
+    os.link(m.path("a.txt"), m.path("b.txt"))
+    os.rename(m.path("a.txt"), m.path("a.txt~"))
+    assert xattr(m.path("b.txt")) == url
