@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -400,43 +402,146 @@ static struct octofs_inode *dir_of(fuse_req_t req, fuse_ino_t parent)
 	return dir;
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode, dev_t rdev)
+/*
+ * New nodes belong to the caller, as they would on the store itself.
+ * While making one, this thread takes on the caller's filesystem ids
+ * and groups, so the store also gives it the group of a set-group-ID
+ * directory and checks the caller's permissions.  Linux keeps these
+ * per thread, and the raw setgroups system call changes this thread's
+ * only (glibc's setgroups() changes every thread's).  A daemon that is
+ * not root cannot switch, and makes nodes as itself.
+ */
+struct caller_ids {
+	gid_t *own_groups;	/* the daemon's, to return to; NULL: as self */
+	int n_own;
+};
+
+static int set_thread_groups(int n, const gid_t *groups)
+{
+	return syscall(SYS_setgroups, (size_t)n, groups) ? -errno : 0;
+}
+
+/* The daemon's own groups, to return to after making a node. */
+static int save_own_groups(struct caller_ids *ids)
+{
+	int n, err;
+
+	n = getgroups(0, NULL);
+	if (n < 0)
+		return -errno;
+	ids->own_groups = calloc(n ? n : 1, sizeof(*ids->own_groups));
+	if (!ids->own_groups)
+		return -ENOMEM;
+	ids->n_own = getgroups(n, ids->own_groups);
+	if (ids->n_own < 0) {
+		err = -errno;
+		free(ids->own_groups);
+		ids->own_groups = NULL;
+		return err;
+	}
+	return 0;
+}
+
+/* The caller's groups, read from /proc by libfuse, on this thread. */
+static int take_caller_groups(fuse_req_t req)
+{
+	gid_t *groups;
+	int n, got, err;
+
+	n = fuse_req_getgroups(req, 0, NULL);
+	if (n < 0)
+		return n;
+	groups = calloc(n ? n : 1, sizeof(*groups));
+	if (!groups)
+		return -ENOMEM;
+	got = fuse_req_getgroups(req, n, groups);
+	/* Groups gained between the two calls are left out. */
+	err = got < 0 ? got : set_thread_groups(got < n ? got : n, groups);
+	free(groups);
+	return err;
+}
+
+static int become_caller(fuse_req_t req, struct caller_ids *ids)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	int err;
+
+	ids->own_groups = NULL;
+	if (geteuid() != 0 || (fc->uid == 0 && fc->gid == getegid()))
+		return 0;
+	err = save_own_groups(ids);
+	if (err)
+		return err;
+	err = take_caller_groups(req);
+	if (err) {
+		free(ids->own_groups);
+		ids->own_groups = NULL;
+		return err;
+	}
+	setfsgid(fc->gid);
+	setfsuid(fc->uid);
+	return 0;
+}
+
+static void become_self(struct caller_ids *ids)
+{
+	int err;
+
+	if (!ids->own_groups)
+		return;
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	err = set_thread_groups(ids->n_own, ids->own_groups);
+	if (err)
+		log_error("cannot restore the daemon's groups: %s",
+			  strerror(-err));
+	free(ids->own_groups);
+}
+
+/* mknod, mkdir and symlink: @link is the symlink's target. */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev, const char *link)
 {
 	struct octofs_inode *dir = dir_of(req, parent);
+	struct caller_ids ids;
+	int err;
 
 	if (!dir)
 		return;
-	if (mknodat(dir->fd, name, mode, rdev))
-		fuse_reply_err(req, errno);
+	err = become_caller(req, &ids);
+	if (err) {
+		reply_status(req, err);
+		return;
+	}
+	if (link)
+		err = symlinkat(link, dir->fd, name) ? -errno : 0;
+	else if (S_ISDIR(mode))
+		err = mkdirat(dir->fd, name, mode & ~S_IFMT) ? -errno : 0;
+	else
+		err = mknodat(dir->fd, name, mode, rdev) ? -errno : 0;
+	become_self(&ids);
+	if (err)
+		reply_status(req, err);
 	else
 		reply_entry_of(req, dir, name);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	make_node(req, parent, name, mode, rdev, NULL);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	struct octofs_inode *dir = dir_of(req, parent);
-
-	if (!dir)
-		return;
-	if (mkdirat(dir->fd, name, mode))
-		fuse_reply_err(req, errno);
-	else
-		reply_entry_of(req, dir, name);
+	make_node(req, parent, name, S_IFDIR | mode, 0, NULL);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
-	struct octofs_inode *dir = dir_of(req, parent);
-
-	if (!dir)
-		return;
-	if (symlinkat(link, dir->fd, name))
-		fuse_reply_err(req, errno);
-	else
-		reply_entry_of(req, dir, name);
+	make_node(req, parent, name, S_IFLNK, 0, link);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
@@ -592,6 +697,29 @@ static int open_handle(struct octofs_inode *inode, int fd,
 	return 0;
 }
 
+/*
+ * open(O_TRUNC) truncates here, and the kernel leaves clearing the
+ * set-user-ID and set-group-ID bits to us.  It would clear them for a
+ * caller without CAP_FSETID; we cannot see capabilities, only that
+ * callers other than root do not normally have it.
+ */
+static int kill_priv(fuse_req_t req, int fd)
+{
+	struct stat st;
+	mode_t mode;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return 0;
+	if (fstat(fd, &st))
+		return -errno;
+	mode = st.st_mode & ~S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~S_ISGID;
+	if (mode == st.st_mode)
+		return 0;
+	return fchmod(fd, mode & ~S_IFMT) ? -errno : 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct octofs *ctx = ctx_of(req);
@@ -603,14 +731,21 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		url_files_open(req, inode, fi);
 		return;
 	}
+	/*
+	 * Not O_DIRECT: the kernel sends such I/O to us uncached already,
+	 * and the data we write follows a request header, so it is not
+	 * aligned as the store's O_DIRECT would demand.
+	 */
 	fd = open(fdpath(inode->fd, path),
-		  (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW)) |
-		  O_CLOEXEC);
+		  (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW |
+				 O_DIRECT)) | O_CLOEXEC);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
-	err = open_handle(inode, fd, fi);
+	err = (fi->flags & O_TRUNC) ? kill_priv(req, fd) : 0;
+	if (!err)
+		err = open_handle(inode, fd, fi);
 	if (err) {
 		close(fd);
 		reply_status(req, err);
@@ -627,14 +762,23 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct octofs *ctx = ctx_of(req);
 	struct octofs_inode *dir = dir_of(req, parent), *inode;
 	struct fuse_entry_param e;
+	struct caller_ids ids;
 	int fd, err;
 
 	if (!dir)
 		return;
+	err = become_caller(req, &ids);
+	if (err) {
+		reply_status(req, err);
+		return;
+	}
+	/* Not O_DIRECT, as in op_open. */
 	fd = openat(dir->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) &
-		    ~O_NOFOLLOW, mode);
-	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		    ~(O_NOFOLLOW | O_DIRECT), mode);
+	err = fd < 0 ? -errno : 0;
+	become_self(&ids);
+	if (err) {
+		reply_status(req, err);
 		return;
 	}
 	err = do_lookup(ctx, dir, name, &e);
@@ -1149,6 +1293,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	/* O_TRUNC arrives with open, so truncation is seen as a write. */
 	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
+	 * The kernel applied the caller's umask to every mode it sends;
+	 * ours must not mask it a second time.
+	 */
+	umask(0);
 	/* Locks are the kernel's: the store is reached only through us. */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 }
