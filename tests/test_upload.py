@@ -203,6 +203,41 @@ def test_writer_holds_the_upload(server, mounts):
     assert server.fetch(xattr(path)) == b"whole"
 
 
+def test_mmap_writes_are_uploaded(mnt, server):
+    """Bytes written through a shared mapping reach the store on msync and
+    are what the upload publishes."""
+    import mmap
+    path = mnt.path("mapped.bin")
+    write_file(path, b"\0" * 8192)
+    xattr(path)
+    with open(path, "r+b") as f:
+        with mmap.mmap(f.fileno(), 8192) as mm:
+            mm[100:105] = b"HELLO"
+            mm.flush()
+    want = b"\0" * 100 + b"HELLO" + b"\0" * (8192 - 105)
+    mnt.wait_status(path, "done")
+    assert read_file(mnt.store_path("mapped.bin")) == want
+    assert server.fetch(xattr(path)) == want
+    assert server.presign_count("mapped.bin") == 2
+
+
+def test_copy_file_range_and_fallocate_are_uploaded(mnt, server):
+    src, dst = mnt.path("src.bin"), mnt.path("dst.bin")
+    data = os.urandom(64 * 1024)
+    write_file(src, data)
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        assert os.copy_file_range(fi.fileno(), fo.fileno(),
+                                  len(data)) == len(data)
+    assert server.fetch(xattr(dst)) == data
+    first = xattr(dst)
+    with open(dst, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, 128 * 1024)
+    mnt.wait_status(dst, "done")
+    assert xattr(dst) != first
+    assert server.fetch(xattr(dst)) == read_file(dst)
+    assert len(read_file(dst)) == 128 * 1024
+
+
 def test_read_only_use_uploads_nothing(mnt, server):
     """Reading, listing and stat never trigger an upload."""
     write_file(mnt.store_path("old.txt"), b"placed in the store directly")
