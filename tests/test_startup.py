@@ -13,10 +13,25 @@ def test_help_and_version():
     res = run_octofs(["--help"])
     assert res.returncode == 0
     for opt in ("endpoint=", "key_file=", "prefix=", "expires_in=", "jobs=",
-                "ignore=", "url_files=", "url_wait=", "ca_file=", "config="):
+                "ignore=", "url_files=", "url_wait=", "ca_file=", "config=",
+                "retry_min_ms=", "retry_max_ms=", "stop_grace=", "timeout=",
+                "settle=", "log_level="):
         assert opt in res.stdout
     res = run_octofs(["--version"])
     assert res.returncode == 0 and res.stdout.startswith("octofs ")
+
+
+def test_every_option_is_documented():
+    """Each -o option --help lists is in the README and the man page."""
+    import re
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    names = re.findall(r"-o (\w+)=", run_octofs(["--help"]).stdout)
+    assert len(names) >= 15
+    readme = read_file(os.path.join(top, "README")).decode()
+    man = read_file(os.path.join(top, "src", "octofs.1")).decode()
+    for name in names:
+        assert name + "=" in readme, name
+        assert ".BI " + name + "=" in man, name
 
 
 def test_missing_key_is_a_mount_time_error(tmp_path):
