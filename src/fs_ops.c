@@ -616,8 +616,8 @@ static void renamed_to_ignored(struct octofs *ctx,
 {
 	int err;
 
-	queue_cancel(ctx->queue, inode->dev, inode->ino);
-	err = state_forget(inode->fd);
+	err = queue_cancel_with(ctx->queue, inode->dev, inode->ino,
+				state_forget_fd, &inode->fd);
 	if (err)
 		log_warn("cannot clear the upload state of a file renamed to "
 			 "an ignored name: %s", strerror(-err));

@@ -391,6 +391,28 @@ void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino)
 	answer_waiters(w, NULL, -ENODATA);
 }
 
+int queue_cancel_with(struct octofs_queue *q, dev_t dev, ino_t ino,
+		      int (*fn)(void *arg), void *arg)
+{
+	struct octofs_job *job;
+	int err;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (job)
+		job->refs++;
+	pthread_mutex_unlock(&q->lock);
+	if (job)
+		pthread_mutex_lock(&job->state_lock);
+	queue_cancel(q, dev, ino);
+	err = fn(arg);
+	if (job) {
+		pthread_mutex_unlock(&job->state_lock);
+		queue_job_put(q, job);
+	}
+	return err;
+}
+
 void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 		  const char *name)
 {

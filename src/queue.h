@@ -92,6 +92,14 @@ int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
 /* Forget the file's job: its upload is cancelled, waiters get -ENODATA. */
 void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino);
 
+/*
+ * queue_cancel(), then @fn(@arg) under the cancelled job's state lock,
+ * so that no worker records an outcome in between (e.g. forgetting the
+ * file's state).  Without a job, @fn runs alone.  Returns its result.
+ */
+int queue_cancel_with(struct octofs_queue *q, dev_t dev, ino_t ino,
+		      int (*fn)(void *arg), void *arg);
+
 /* The file now has this name (rename, link). */
 void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 		  const char *name);

@@ -120,6 +120,11 @@ int state_mark_failed(int fd, const char *error)
 	return err;
 }
 
+int state_forget_fd(void *fd)
+{
+	return state_forget(*(int *)fd);
+}
+
 int state_forget(int fd)
 {
 	int err = remove_attr(fd, STATE_STATUS);

@@ -42,6 +42,8 @@ int state_mark_done(int fd, const char *url, const char *key);
 int state_mark_failed(int fd, const char *error);
 /* Remove every user.octofs.* attribute octofs writes. */
 int state_forget(int fd);
+/* The same with a pointer to the descriptor, for queue_cancel_with(). */
+int state_forget_fd(void *fd);
 
 /* The stored status; STATE_NONE when absent or unreadable. */
 enum state_status state_read_status(int fd);

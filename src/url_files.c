@@ -299,8 +299,8 @@ int url_files_unlink(struct octofs *ctx, struct octofs_inode *dir,
 	err = find_target(ctx, dir, name, &target);
 	if (err)
 		return err;
-	queue_cancel(ctx->queue, target->dev, target->ino);
-	err = state_forget(target->fd);
+	err = queue_cancel_with(ctx->queue, target->dev, target->ino,
+				state_forget_fd, &target->fd);
 	inode_unref(ctx->inodes, target);
 	return err;
 }

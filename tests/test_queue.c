@@ -358,6 +358,48 @@ static void test_settle(void)
 	queue_free(q);
 }
 
+struct forget_probe {
+	struct octofs_queue *q;
+	ino_t ino;
+	int calls;
+	int had_job;
+};
+
+static int forget_fn(void *arg)
+{
+	struct forget_probe *p = arg;
+	enum job_state js;
+
+	p->calls++;
+	p->had_job = !queue_state(p->q, 1, p->ino, &js);
+	return -EIO;
+}
+
+static void test_cancel_with(void)
+{
+	struct octofs_queue *q = queue_new(0);
+	struct forget_probe p = { .q = q, .ino = 95 };
+	struct octofs_job *job = hold(q, 95, "f");
+	struct probe w;
+
+	probe_init(&w);
+	queue_submit(q, 1, 95, NULL);
+	is_int(queue_wait(q, 1, 95, &w.w, 10000), 0, "a reader waits");
+	is_int(queue_cancel_with(q, 1, 95, forget_fn, &p), -EIO,
+	       "returns what fn returned");
+	is_int(p.calls, 1, "fn called once");
+	ok(!p.had_job, "after the job was cancelled");
+	is_int(probe_wait(&w, 2000), 1, "the reader was answered");
+	is_int(w.err, -ENODATA, "with ENODATA");
+	queue_job_lock_state(job);	/* released again by cancel_with */
+	queue_job_unlock_state(job);
+	queue_job_put(q, job);
+	p.calls = 0;
+	is_int(queue_cancel_with(q, 1, 96, forget_fn, &p), -EIO, "no job");
+	is_int(p.calls, 1, "fn still called");
+	queue_free(q);
+}
+
 int main(void)
 {
 	devnull = open("/dev/null", O_RDONLY);
@@ -370,6 +412,7 @@ int main(void)
 	test_many();
 	test_resume();
 	test_settle();
+	test_cancel_with();
 	close(devnull);
 	return tap_done();
 }
