@@ -293,46 +293,38 @@ def test_oversized_presign_answer_fails_at_once(server, mounts):
 
 # -- The server says no -----------------------------------------------------
 
-@pytest.mark.parametrize("status", [400, 404, 413, 422])
-def test_success_false_with_error_status_fails_at_once(server, mounts,
-                                                        status):
-    server.add_fault("presign", "status", status=status, count=-1,
-                     message="file type not allowed here")
+def save_and_fail(server, mounts, reasons):
+    """Save a.txt and check it failed at once for @reasons; its error."""
     m = mounts(server, opts=FAST)
     write_file(m.path("a.txt"), b"kept")
-    error = assert_failed_at_once(m, server, "a.txt", b"kept",
-                                  ["file type not allowed here"])
+    return assert_failed_at_once(m, server, "a.txt", b"kept", reasons)
+
+
+@pytest.mark.parametrize("status, message", [
+    (400, "file type not allowed here"), (404, "file type not allowed here"),
+    (413, "file type not allowed here"), (422, "file type not allowed here"),
+    (401, "this key may not upload"), (403, "this key may not upload"),
+])
+def test_presign_refusal_fails_at_once(server, mounts, status, message):
+    """success: false with a 4xx status, 401 and 403 included."""
+    server.add_fault("presign", "status", status=status, count=-1,
+                     message=message)
+    error = save_and_fail(server, mounts, [message])
     assert str(status) in error
 
 
 def test_success_false_without_message_fails_at_once(server, mounts):
     server.add_fault("presign", "body", body='{"success": false}',
                      count=-1)
-    m = mounts(server, opts=FAST)
-    write_file(m.path("a.txt"), b"kept")
-    assert_failed_at_once(m, server, "a.txt", b"kept", ["refused"])
+    save_and_fail(server, mounts, ["refused"])
 
 
 def test_success_false_wins_over_usable_data(server, mounts):
     answer = presign_answer(server)
     answer.update(success=False, message="over quota")
     server.add_fault("presign", "body", body=json.dumps(answer), count=-1)
-    m = mounts(server, opts=FAST)
-    write_file(m.path("a.txt"), b"kept")
-    error = assert_failed_at_once(m, server, "a.txt", b"kept",
-                                  ["over quota"])
+    error = save_and_fail(server, mounts, ["over quota"])
     assert error.endswith("over quota")
-
-
-@pytest.mark.parametrize("status", [401, 403])
-def test_presign_unauthorized_fails_at_once(server, mounts, status):
-    server.add_fault("presign", "status", status=status, count=-1,
-                     message="this key may not upload")
-    m = mounts(server, opts=FAST)
-    write_file(m.path("a.txt"), b"kept")
-    error = assert_failed_at_once(m, server, "a.txt", b"kept",
-                                  ["this key may not upload"])
-    assert str(status) in error
 
 
 def test_wrong_key_fails_at_once(server, mounts):

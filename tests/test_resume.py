@@ -107,13 +107,22 @@ def test_server_down_at_mount_then_up(tmp_path, server, remounts):
         assert server.fetch(xattr(m.path("d%d.bin" % i))) == b"down %d" % i
 
 
-def test_sigterm_gives_uploads_in_flight_their_grace(server, remounts):
-    server.add_fault("put", "delay", seconds=1)
-    m = remounts(server, opts=["url_wait=30", "stop_grace=20"])
-    write_file(m.path("graceful.txt"), b"finished during the grace")
+def stop_with_signal(server, remounts, sig, grace_s, put_delay_s, name,
+                     data):
+    """Save @name, signal the daemon while its PUT is held @put_delay_s
+    by the server, and return the mount once the daemon exited 0."""
+    server.add_fault("put", "delay", seconds=put_delay_s)
+    m = remounts(server, opts=["url_wait=30", "stop_grace=%d" % grace_s])
+    write_file(m.path(name), data)
     in_flight(server)
-    m.proc.send_signal(signal.SIGTERM)
+    m.proc.send_signal(sig)
     assert m.proc.wait(30) == 0
+    return m
+
+
+def test_sigterm_gives_uploads_in_flight_their_grace(server, remounts):
+    m = stop_with_signal(server, remounts, signal.SIGTERM, 20, 1,
+                         "graceful.txt", b"finished during the grace")
     assert stored_status(m, "graceful.txt") == "done"
     url = os.getxattr(m.store_path("graceful.txt"),
                       "user.octofs.url").decode()
@@ -122,12 +131,8 @@ def test_sigterm_gives_uploads_in_flight_their_grace(server, remounts):
 
 
 def test_sigint_without_grace_leaves_upload_queued(server, remounts):
-    server.add_fault("put", "delay", seconds=30)
-    m = remounts(server, opts=["url_wait=30", "stop_grace=0"])
-    write_file(m.path("later.txt"), b"for the next mount")
-    in_flight(server)
-    m.proc.send_signal(signal.SIGINT)
-    assert m.proc.wait(20) == 0
+    m = stop_with_signal(server, remounts, signal.SIGINT, 0, 30,
+                         "later.txt", b"for the next mount")
     assert stored_status(m, "later.txt") in ("queued", "uploading")
     assert "stopped: 1 uploads not finished stay queued" in m.log()
     assert read_file(m.store_path("later.txt")) == b"for the next mount"
