@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -533,34 +536,106 @@ int opts_load_key(struct octofs_opts *o, char *err, size_t err_len)
 	return -EINVAL;
 }
 
+/*
+ * Is @host (the authority's host part, no port) a loopback address?
+ * Only literal addresses and "localhost" (which libcurl resolves to
+ * loopback itself): "127.evil.example" is a name like any other.
+ */
 static bool loopback_host(const char *host, size_t len)
 {
-	return (len == 9 && !strncmp(host, "localhost", 9)) ||
-	       (len == 5 && !strncmp(host, "[::1]", 5)) ||
-	       (len >= 4 && !strncmp(host, "127.", 4));
+	char buf[INET6_ADDRSTRLEN + 2];
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (len == 9 && !strncasecmp(host, "localhost", 9))
+		return true;
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (len < 2 || buf[0] != '[' || buf[len - 1] != ']')
+		return false;
+	buf[len - 1] = '\0';
+	return inet_pton(AF_INET6, buf + 1, &a6) == 1 &&
+	       IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-static int validate_endpoint(const struct octofs_opts *o, char *err,
+/*
+ * The characters an endpoint may hold: visible ASCII only, and none
+ * that would make appending the presign path change its meaning
+ * (query, fragment) or carry credentials in the URL (userinfo).
+ */
+static int endpoint_chars(const char *url, char *err, size_t err_len)
+{
+	const unsigned char *u = (const unsigned char *)url;
+	size_t i;
+
+	for (i = 0; u[i]; i++) {
+		if (u[i] <= 0x20 || u[i] >= 0x7f) {
+			snprintf(err, err_len, "endpoint: spaces, control or "
+				 "non-ASCII characters are not allowed");
+			return -EINVAL;
+		}
+		if (strchr("?#@\\", u[i])) {
+			snprintf(err, err_len, "endpoint=%s: '%c' is not "
+				 "allowed (no query, fragment or user name)",
+				 url, u[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Length of the host part at @host ("[v6]" kept whole); 0 when there is
+ * none or what follows it is not ":PORT", a path or the end.
+ */
+static size_t host_len(const char *host)
+{
+	size_t len, digits;
+	const char *p;
+
+	if (host[0] != '[') {
+		len = strcspn(host, ":/");
+	} else {
+		len = strcspn(host, "]/");
+		if (host[len] != ']')
+			return 0;
+		len++;
+	}
+	p = host + len;
+	if (*p == ':') {
+		digits = strspn(p + 1, "0123456789");
+		if (!digits || digits > 5)
+			return 0;
+		p += 1 + digits;
+	}
+	return *p == '\0' || *p == '/' ? len : 0;
+}
+
+static int validate_endpoint(struct octofs_opts *o, char *err,
 			     size_t err_len)
 {
-	const char *url = o->endpoint, *host;
+	char *url = o->endpoint;
+	const char *host;
 	size_t len;
 	bool http;
 
-	http = !strncmp(url, "http://", 7);
-	if (!http && strncmp(url, "https://", 8)) {
+	if (endpoint_chars(url, err, err_len))
+		return -EINVAL;
+	http = !strncasecmp(url, "http://", 7);
+	if (!http && strncasecmp(url, "https://", 8)) {
 		snprintf(err, err_len, "endpoint=%s: must be an https:// URL",
 			 url);
 		return -EINVAL;
 	}
 	host = url + (http ? 7 : 8);
-	len = strcspn(host, "/?#");
-	if (host[0] == '[')
-		len = strcspn(host, "]") + 1;
-	else
-		len = strcspn(host, ":/?#");
+	len = host_len(host);
 	if (!len) {
-		snprintf(err, err_len, "endpoint=%s: no host", url);
+		snprintf(err, err_len, "endpoint=%s: no host, or a "
+			 "malformed host or port", url);
 		return -EINVAL;
 	}
 	if (http && !loopback_host(host, len)) {
@@ -570,11 +645,11 @@ static int validate_endpoint(const struct octofs_opts *o, char *err,
 	}
 	len = strlen(url);
 	while (len && url[len - 1] == '/')
-		((char *)url)[--len] = '\0';
+		url[--len] = '\0';
 	return 0;
 }
 
-int opts_validate(const struct octofs_opts *o, char *err, size_t err_len)
+int opts_validate(struct octofs_opts *o, char *err, size_t err_len)
 {
 	if (o->retry_min_ms > o->retry_max_ms) {
 		snprintf(err, err_len, "retry_min_ms=%u is above "

@@ -80,8 +80,12 @@ int opts_parse_config_text(struct octofs_opts *o, const char *text,
 /* Resolve the API key into o->api_key; a missing key is an error. */
 int opts_load_key(struct octofs_opts *o, char *err, size_t err_len);
 
-/* Check values that depend on each other (endpoint scheme etc.). */
-int opts_validate(const struct octofs_opts *o, char *err, size_t err_len);
+/*
+ * Check values that depend on each other and the endpoint (scheme,
+ * host, plain http only to loopback); strips the endpoint's trailing
+ * slashes.
+ */
+int opts_validate(struct octofs_opts *o, char *err, size_t err_len);
 
 /* Print the --help text (options summary) to stdout. */
 void opts_print_help(const char *progname);

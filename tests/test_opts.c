@@ -158,10 +158,21 @@ static void test_endpoint(void)
 {
 	static const char *const good[] = {
 		"https://octopusx.ai", "http://127.0.0.1:8080",
-		"http://localhost/", "http://[::1]:9/",
+		"http://localhost/", "http://[::1]:9/", "http://127.9.8.7",
+		"HTTP://LOCALHOST:9", "https://[2001:db8::1]:443/api",
 	};
 	static const char *const bad[] = {
 		"http://example.com", "ftp://x", "https://", "octopusx.ai",
+		/* names that only look like loopback */
+		"http://127.evil.example", "http://localhost.evil.example",
+		"http://127.0.0.1.evil.example", "http://2130706433",
+		"http://[::2]:80", "http://[::1", "http://[::1]x",
+		/* credentials, query, fragment, odd characters */
+		"http://127.0.0.1@evil.example/", "https://u:p@octopusx.ai",
+		"https://octopusx.ai/?a=1", "https://octopusx.ai/#x",
+		"https://octo pusx.ai", "https://octopusx.ai/\x01",
+		"https://octopusx.ai\\@evil.example",
+		"https://\xc3\xa9.example", "https://:443",
 	};
 	struct octofs_opts o = { 0 };
 	char err[512];
