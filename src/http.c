@@ -47,6 +47,8 @@ struct http_client {
 	char *body;			/* HTTP_BODY_MAX + 1 bytes */
 	size_t body_len;
 	int body_overflow;
+	size_t header_bytes;		/* all header lines of the answer */
+	int header_overflow;
 	char retry_after[RETRY_AFTER_LEN];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -134,6 +136,19 @@ void http_result_msg(struct http_result *res, const char *fmt, ...)
 		res->message[0] = '\0';
 	else if ((size_t)n >= sizeof(res->message))
 		cut_utf8(res->message, sizeof(res->message) - 1);
+}
+
+void http_result_redact(struct http_result *res, const char *secret)
+{
+	size_t len = strlen(secret);
+	char *p = res->message;
+
+	if (!len)
+		return;
+	while ((p = strstr(p, secret))) {
+		memset(p, '*', len);
+		p += len;
+	}
 }
 
 /* ---- Retry-After ------------------------------------------------------ */
@@ -472,6 +487,12 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	struct http_client *c = arg;
 	size_t len = size * nmemb, name_len = sizeof(name) - 1;
 
+	/* Endless headers must not keep a worker (returning short stops). */
+	c->header_bytes += len;
+	if (c->header_bytes > HTTP_HEADER_MAX) {
+		c->header_overflow = 1;
+		return 0;
+	}
 	/* A status line starts a new answer (after a 1xx): forget the old. */
 	if (len >= 5 && !memcmp(line, "HTTP/", 5))
 		c->retry_after[0] = '\0';
@@ -571,6 +592,8 @@ static void clear_answer(struct http_client *c)
 	c->body_len = 0;
 	c->body[0] = '\0';
 	c->body_overflow = 0;
+	c->header_bytes = 0;
+	c->header_overflow = 0;
 	c->retry_after[0] = '\0';
 	c->errbuf[0] = '\0';
 }
@@ -686,6 +709,15 @@ static enum http_verdict overflow_verdict(struct http_client *c,
 	return HTTP_OK;
 }
 
+/* Endless headers: a broken or hostile server, not a passing fault. */
+static enum http_verdict header_overflow_verdict(struct http_client *c,
+						 struct http_result *res)
+{
+	http_result_msg(res, "%s: answer headers from %s larger than %d "
+			"bytes", c->what, c->host, HTTP_HEADER_MAX);
+	return HTTP_FATAL;
+}
+
 static void read_answer_info(struct http_client *c, struct http_result *res)
 {
 	long seconds;
@@ -706,7 +738,9 @@ enum http_verdict http_perform(struct http_client *c,
 
 	rc = curl_easy_perform(c->curl);
 	read_answer_info(c, res);
-	if (rc == CURLE_WRITE_ERROR && c->body_overflow)
+	if (rc == CURLE_WRITE_ERROR && c->header_overflow)
+		v = header_overflow_verdict(c, res);
+	else if (rc == CURLE_WRITE_ERROR && c->body_overflow)
 		v = overflow_verdict(c, res);
 	else if (rc != CURLE_OK)
 		v = transport_verdict(c, rc, res);

@@ -16,6 +16,7 @@
 
 #define HTTP_BODY_MAX (64 * 1024)	/* cap on any answer body we keep */
 #define HTTP_URL_MAX 8192		/* cap on upload_url / public_url */
+#define HTTP_HEADER_MAX (64 * 1024)	/* cap on an answer's header lines */
 
 struct http_config {
 	const char *ca_file;		/* NULL: system trust store */
@@ -93,9 +94,9 @@ CURL *http_prepare(struct http_client *c, struct http_request *req,
  * @res->retry_after_s.  HTTP_OK means an answer arrived (any status);
  * otherwise @res->message says what went wrong: HTTP_RETRY for network
  * errors and timeouts, HTTP_FATAL for what retrying cannot fix (bad URL,
- * TLS verification, 2xx body over the cap), HTTP_CANCELLED when a
- * callback aborted.  A non-2xx body over the cap is cut, not an error:
- * its status still says what happened.
+ * TLS verification, 2xx body or any headers over the cap),
+ * HTTP_CANCELLED when a callback aborted.  A non-2xx body over the cap
+ * is cut, not an error: its status still says what happened.
  */
 enum http_verdict http_perform(struct http_client *c,
 			       struct http_result *res);
@@ -106,6 +107,12 @@ enum http_verdict http_perform(struct http_client *c,
  */
 void http_result_msg(struct http_result *res, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Overwrite each copy of @secret in @res->message with '*': a server
+ * may echo what it was sent, and messages reach logs and attributes.
+ */
+void http_result_redact(struct http_result *res, const char *secret);
 
 /* The last answer's body, NUL-terminated; owned by @c. */
 const char *http_body(const struct http_client *c, size_t *len);

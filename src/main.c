@@ -83,6 +83,21 @@ static void raise_fd_limit(void)
 			 strerror(errno));
 }
 
+/*
+ * The key has been copied: take it out of the environment, so that no
+ * child (fusermount3) inherits it and /proc/PID/environ, which shows the
+ * original bytes, no longer holds it.
+ */
+static void wipe_key_env(void)
+{
+	char *env = getenv("OCTOFS_API_KEY");
+
+	if (!env)
+		return;
+	explicit_bzero(env, strlen(env));
+	unsetenv("OCTOFS_API_KEY");
+}
+
 static int parse_all(struct startup *s)
 {
 	struct octofs_opts *o = &s->opts;
@@ -95,6 +110,7 @@ static int parse_all(struct startup *s)
 	      opts_load_key(o, err, sizeof(err)) ||
 	      opts_validate(o, err, sizeof(err)))))
 		return fail("%s", err);
+	wipe_key_env();
 	if (o->log_level && log_level_parse(o->log_level, &level))
 		return fail("log_level=%s: expected error, warn, info or debug",
 			    o->log_level);
@@ -156,12 +172,22 @@ static int build_context(struct startup *s)
 	return 0;
 }
 
-/* fsname shows in df and mount; commas would split the option. */
-static int add_mount_names(struct startup *s)
+/*
+ * fsname shows in df and mount; commas would split the option.  The
+ * daemon serves every caller with its own rights, so a mount other users
+ * may enter must have the kernel check each file's mode for them.
+ */
+static int add_mount_options(struct startup *s)
 {
 	char opt[PATH_MAX + 32];
 	const char *name = s->store_path;
 
+	if (s->opts.shared && !s->opts.default_permissions) {
+		if (fuse_opt_add_arg(&s->args, "-odefault_permissions"))
+			return -1;
+		log_info("allow_other: default_permissions added, so users "
+			 "see only what each file's mode allows them");
+	}
 	if (strpbrk(name, ",\\"))
 		name = "octofs";
 	snprintf(opt, sizeof(opt), "-osubtype=octofs,fsname=%s", name);
@@ -170,7 +196,7 @@ static int add_mount_names(struct startup *s)
 
 static int mount_fs(struct startup *s)
 {
-	if (add_mount_names(s))
+	if (add_mount_options(s))
 		return fail("out of memory");
 	s->ctx.se = fuse_session_new(&s->args, &fs_ops, sizeof(fs_ops),
 				     &s->ctx);

@@ -152,7 +152,7 @@ static int set_option(struct octofs_opts *o, const struct opt_def *d,
 /* fuse_opt parsing of the command line. */
 enum {
 	KEY_OURS, KEY_KEY_REFUSED, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE,
-	KEY_HELP, KEY_VERSION, KEY_FSTAB,
+	KEY_HELP, KEY_VERSION, KEY_FSTAB, KEY_SHARED, KEY_DEFAULT_PERMS,
 };
 
 static const struct fuse_opt cmdline_opts[] = {
@@ -182,6 +182,9 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("allow_other", KEY_SHARED),
+	FUSE_OPT_KEY("allow_root", KEY_SHARED),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMS),
 	/* fstab words that mean nothing to the filesystem itself */
 	FUSE_OPT_KEY("defaults", KEY_FSTAB),
 	FUSE_OPT_KEY("auto", KEY_FSTAB),
@@ -263,6 +266,12 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 		return 0;
 	case KEY_FSTAB:
 		return 0;
+	case KEY_SHARED:	/* kept for libfuse */
+		ps->o->shared = 1;
+		return 1;
+	case KEY_DEFAULT_PERMS:
+		ps->o->default_permissions = 1;
+		return 1;
 	default:
 		/* x-systemd.automount and friends are for mount(8) only */
 		return strncmp(arg, "x-", 2) ? 1 : 0;

@@ -48,6 +48,8 @@ struct octofs_opts {
 	int singlethread;	/* -s */
 	int show_help;		/* -h, --help */
 	int show_version;	/* -V, --version */
+	int shared;		/* allow_other or allow_root was given */
+	int default_permissions;	/* ... and default_permissions */
 
 	unsigned int cmdline_set;	/* options given on the command line */
 };

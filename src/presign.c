@@ -608,6 +608,8 @@ enum http_verdict presign_call(struct http_client *c, const char *endpoint,
 	v = http_perform(c, res);
 	if (v == HTTP_OK)
 		v = status_verdict(c, ans, res);
+	if (v != HTTP_OK)
+		http_result_redact(res, api_key);
 out_free:
 	free(body);
 	free(url);

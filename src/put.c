@@ -18,6 +18,7 @@
  */
 #define UPLOAD_BUFFER_BYTES (512 * 1024L)
 #define DETAIL_MAX 200		/* bytes of an error body shown */
+#define ANSWER_MAX (1024 * 1024L)	/* storage answers are small */
 
 /* The file being sent, and why the callbacks stopped it, if they did. */
 struct put_source {
@@ -30,6 +31,10 @@ struct put_source {
 	int cancelled;
 	long stall_s;		/* no byte either way this long: give up */
 	int stalled;
+	int sent;		/* the whole body went out at sent_at */
+	struct timespec sent_at;	/* CLOCK_MONOTONIC */
+	int answer_late;	/* no complete answer stall_s after that */
+	int answer_too_big;	/* over ANSWER_MAX */
 	curl_off_t last_ul, last_dl;
 	struct timespec last_move;	/* CLOCK_MONOTONIC */
 	put_progress_fn progress;
@@ -101,6 +106,37 @@ static int check_stall(struct put_source *src, curl_off_t ulnow,
 	return 1;
 }
 
+/*
+ * A server can also drip its answer a byte at a time, or send an endless
+ * one, and never look silent: once the body is out, the answer must end
+ * within stall_s seconds and stay under ANSWER_MAX bytes (what is kept
+ * of it for messages is capped by http.c in any case).
+ */
+static int check_answer(struct put_source *src, curl_off_t ulnow,
+			curl_off_t dlnow)
+{
+	struct timespec now;
+
+	if (dlnow > ANSWER_MAX) {
+		src->answer_too_big = 1;
+		return 1;
+	}
+	if (ulnow < src->size) {	/* (again, after a rewind) */
+		src->sent = 0;
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!src->sent) {
+		src->sent = 1;
+		src->sent_at = now;
+		return 0;
+	}
+	if (now.tv_sec - src->sent_at.tv_sec < src->stall_s)
+		return 0;
+	src->answer_late = 1;
+	return 1;
+}
+
 static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 		       curl_off_t ultotal, curl_off_t ulnow)
 {
@@ -112,7 +148,7 @@ static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 		src->cancelled = 1;
 		return 1;
 	}
-	if (check_stall(src, ulnow, dlnow))
+	if (check_stall(src, ulnow, dlnow) || check_answer(src, ulnow, dlnow))
 		return 1;
 	if (src->progress)
 		src->progress(src->progress_arg, (off_t)ulnow, src->size);
@@ -241,6 +277,16 @@ static enum http_verdict outcome(struct http_client *c,
 		http_result_msg(res, "upload: no answer from the server for "
 				"%ld s", src->stall_s);
 		return HTTP_RETRY;
+	}
+	if (src->answer_late) {
+		http_result_msg(res, "upload: the server's answer did not end "
+				"within %ld s", src->stall_s);
+		return HTTP_RETRY;
+	}
+	if (src->answer_too_big) {
+		http_result_msg(res, "upload: the server's answer is larger "
+				"than %ld bytes", ANSWER_MAX);
+		return HTTP_FATAL;
 	}
 	return v == HTTP_OK ? status_verdict(c, res) : v;
 }

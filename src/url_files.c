@@ -116,7 +116,9 @@ int url_files_stat(struct octofs *ctx, struct octofs_inode *inode,
 	if (!inode_visible(ctx, target))
 		return -ENOENT;
 	st->st_ino = target->ino ^ URL_FILES_INO_BIT;
-	st->st_mode = S_IFREG | 0444;
+	/* Read-only, and no more readable than the file it names: on a
+	 * shared mount a private file's URL stays private. */
+	st->st_mode = S_IFREG | (st->st_mode & 0444);
 	st->st_nlink = 1;
 	st->st_size = 0;
 	st->st_blocks = 0;

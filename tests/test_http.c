@@ -121,6 +121,19 @@ static void test_result_msg(void)
 	is_int(strlen(res.message), 511, "a whole character is kept");
 }
 
+static void test_result_redact(void)
+{
+	struct http_result res;
+
+	http_result_msg(&res, "bad key sk-abc, really sk-abc.");
+	http_result_redact(&res, "sk-abc");
+	is_str(res.message, "bad key ******, really ******.",
+	       "each copy overwritten");
+	http_result_redact(&res, "");
+	is_str(res.message, "bad key ******, really ******.",
+	       "empty secret: nothing to do");
+}
+
 static void test_client_lifetime(void)
 {
 	struct http_config cfg = {
@@ -466,6 +479,29 @@ static void test_body_cap(struct http_client *c)
 	free(a);
 }
 
+/* Header lines without end: a hostile server, refused at the cap. */
+static void test_header_cap(struct http_client *c)
+{
+	static const char line[] = "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+	static const char status[] = "HTTP/1.1 200 OK\r\n";
+	struct http_result res;
+	struct server s = { 0 };
+	size_t n = HTTP_HEADER_MAX / (sizeof(line) - 1) + 2, i, len;
+	char *a, *p;
+
+	a = malloc(sizeof(status) + n * (sizeof(line) - 1) + 64);
+	p = a + sprintf(a, "%s", status);
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s", line);
+	p += sprintf(p, "Content-Length: 0\r\nConnection: close\r\n\r\n");
+	len = (size_t)(p - a);
+	is_int(exchange(c, &s, a, len, NULL, 1, &res), HTTP_FATAL,
+	       "headers over the cap are fatal");
+	is_str(res.message, "test: answer headers from 127.0.0.1 larger "
+	       "than 65536 bytes", "and say so");
+	free(a);
+}
+
 static void test_retry_after_header(struct http_client *c)
 {
 	static const char past[] = "HTTP/1.1 429 Slow down\r\n"
@@ -541,6 +577,7 @@ static void test_exchanges(void)
 	test_headers_do_not_leak(c);
 	test_redirect_not_followed(c);
 	test_body_cap(c);
+	test_header_cap(c);
 	test_retry_after_header(c);
 	test_garbled_answer(c);
 	test_transport_errors(c);
@@ -556,6 +593,7 @@ int main(void)
 	test_retry_after_dates();
 	test_result_init();
 	test_result_msg();
+	test_result_redact();
 	test_client_lifetime();
 	test_utf8_len();
 	test_clean_text();
