@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,9 @@
 
 #include "log.h"
 #include "opts.h"
+
+/* read_small_file(): not a regular file (open and fstat never say it). */
+#define ERR_NOT_REGULAR (-ESPIPE)
 
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_SIZE_MAX (1024 * 1024)
@@ -409,55 +413,104 @@ static char *config_path(const struct octofs_opts *o)
 	return strdup(buf);
 }
 
-/* Read at most @max bytes of @path; -errno or -EFBIG. */
-static int read_small_file(const char *path, size_t max, char **out,
-			   size_t *len)
+/*
+ * Read all of @fd, at most @max bytes, into a new buffer.  read(2), not
+ * stdio: no library buffer is left behind holding a secret.
+ */
+static int read_all(int fd, size_t max, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "re");
-	char *buf;
-	int err = 0;
+	char *buf = malloc(max + 2);
+	size_t got = 0;
+	ssize_t n;
 
-	if (!f)
-		return -errno;
-	buf = malloc(max + 1);
-	if (!buf) {
-		fclose(f);
+	if (!buf)
 		return -ENOMEM;
-	}
-	*len = fread(buf, 1, max + 1, f);
-	if (ferror(f))
-		err = -EIO;
-	else if (*len > max)
-		err = -EFBIG;
-	fclose(f);
-	if (err) {
+	do {
+		n = read(fd, buf + got, max + 1 - got);
+		if (n > 0)
+			got += (size_t)n;
+	} while ((n > 0 && got <= max) || (n < 0 && errno == EINTR));
+	if (n < 0 || got > max) {
+		explicit_bzero(buf, got);
 		free(buf);
-		return err;
+		return n < 0 ? -EIO : -EFBIG;
 	}
-	buf[*len] = '\0';
+	buf[got] = '\0';
 	*out = buf;
+	*len = got;
 	return 0;
+}
+
+/*
+ * Read the regular file @path, at most @max bytes, and its @st: -errno,
+ * -EFBIG, or ERR_NOT_REGULAR (a FIFO would hang start-up).
+ */
+static int read_small_file(const char *path, size_t max, struct stat *st,
+			   char **out, size_t *len)
+{
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st))
+		err = -errno;
+	else if (!S_ISREG(st->st_mode))
+		err = ERR_NOT_REGULAR;
+	else
+		err = read_all(fd, max, out, len);
+	close(fd);
+	return err;
+}
+
+/* A file holding the key must be its owner's alone. */
+static int check_private(const struct stat *st, const char *what,
+			 const char *path, char *err, size_t err_len)
+{
+	if (!(st->st_mode & (S_IRWXG | S_IRWXO)))
+		return 0;
+	snprintf(err, err_len, "%s %s is readable by group or others; "
+		 "chmod 600 %s", what, path, path);
+	return -EPERM;
+}
+
+/* What read_small_file()'s error means, for a message. */
+static const char *file_error(int err)
+{
+	switch (err) {
+	case -EFBIG:
+		return "too large";
+	case ERR_NOT_REGULAR:
+		return "not a regular file";
+	default:
+		return strerror(-err);
+	}
 }
 
 int opts_load_config(struct octofs_opts *o, char *err, size_t err_len)
 {
 	char *path = config_path(o), *text = NULL;
+	bool had_key = o->api_key != NULL;
+	struct stat st;
 	size_t len = 0;
 	int res;
 
 	if (!path)
 		return 0;
-	res = read_small_file(path, CONFIG_SIZE_MAX, &text, &len);
+	res = read_small_file(path, CONFIG_SIZE_MAX, &st, &text, &len);
 	if (res == -ENOENT && !o->config) {
 		res = 0;
 		goto out_free_path;
 	}
 	if (res) {
 		snprintf(err, err_len, "config %s: %s", path,
-			 res == -EFBIG ? "larger than 1 MiB" : strerror(-res));
+			 res == -EFBIG ? "larger than 1 MiB" : file_error(res));
 		goto out_free_path;
 	}
 	res = opts_parse_config_text(o, text, len, path, err, err_len);
+	if (!res && !had_key && o->api_key)
+		res = check_private(&st, "config file with api_key", path,
+				    err, err_len);
 	explicit_bzero(text, len);
 	free(text);
 out_free_path:
@@ -495,25 +548,18 @@ static int key_from_file(struct octofs_opts *o, char *err, size_t err_len)
 	size_t len = 0;
 	int res;
 
-	if (stat(o->key_file, &st)) {
-		snprintf(err, err_len, "key file %s: %s", o->key_file,
-			 strerror(errno));
-		return -EINVAL;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, err_len, "key file %s is readable by group or "
-			 "others; chmod 600 %s", o->key_file, o->key_file);
-		return -EPERM;
-	}
-	res = read_small_file(o->key_file, OPTS_KEY_MAX + 2, &text, &len);
+	res = read_small_file(o->key_file, OPTS_KEY_MAX + 2, &st, &text,
+			      &len);
 	if (res) {
 		snprintf(err, err_len, "key file %s: %s", o->key_file,
-			 res == -EFBIG ? "too large" : strerror(-res));
+			 file_error(res));
 		return res;
 	}
 	text[strcspn(text, "\n")] = '\0';
 	line = trim(text);
-	res = check_key(line, o->key_file, err, err_len);
+	res = check_private(&st, "key file", o->key_file, err, err_len);
+	if (!res)
+		res = check_key(line, o->key_file, err, err_len);
 	if (!res)
 		res = set_string(&o->api_key, line);
 	explicit_bzero(text, len);

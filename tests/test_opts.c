@@ -154,6 +154,61 @@ static void test_key(void)
 	unlink(path);
 }
 
+/* Write @text to a new file of @mode; returns its path (static). */
+static const char *temp_file(const char *text, mode_t mode)
+{
+	static char path[] = "/tmp/octofs-cfg-XXXXXX";
+	int fd;
+
+	strcpy(path, "/tmp/octofs-cfg-XXXXXX");
+	fd = mkstemp(path);
+	ok(write(fd, text, strlen(text)) == (ssize_t)strlen(text),
+	   "file written");
+	close(fd);
+	chmod(path, mode);
+	return path;
+}
+
+static void test_private_files(void)
+{
+	struct octofs_opts o;
+	char err[512], fifo[] = "/tmp/octofs-fifo-XXXXXX";
+	const char *path;
+
+	path = temp_file("api_key = sk-cfg\n", 0644);
+	PARSE(&o, err, "-o", "config=/nonexistent", "m");
+	free(o.config);
+	o.config = strdup(path);
+	is_int(opts_load_config(&o, err, sizeof(err)), -EPERM,
+	       "readable config holding the key refused");
+	ok(strstr(err, "readable by group or others; chmod 600") != NULL,
+	   "says so: %s", err);
+	opts_free(&o);
+	unlink(path);
+
+	path = temp_file("expires_in = 120\n", 0644);
+	PARSE(&o, err, "m");
+	o.config = strdup(path);
+	is_int(opts_load_config(&o, err, sizeof(err)), 0,
+	       "readable config without a key is fine");
+	opts_free(&o);
+	unlink(path);
+
+	ok(mkdtemp(fifo) != NULL, "scratch dir");
+	strcat(fifo, "/k");
+	ok(!mkfifo(fifo, 0600), "fifo");
+	PARSE(&o, err, "m");
+	o.key_file = strdup(fifo);
+	unsetenv("OCTOFS_API_KEY");
+	is_int(opts_load_key(&o, err, sizeof(err)), -ESPIPE,
+	       "a FIFO key file is refused, not waited on");
+	ok(strstr(err, "not a regular file") != NULL, "says so: %s", err);
+	opts_free(&o);
+	unlink(fifo);
+	*strrchr(fifo, '/') = '\0';
+	rmdir(fifo);
+}
+
 static void test_endpoint(void)
 {
 	static const char *const good[] = {
@@ -262,6 +317,7 @@ int main(void)
 	test_args();
 	test_config();
 	test_key();
+	test_private_files();
 	test_endpoint();
 	test_retry_and_stop();
 	test_fstab_words();
