@@ -772,9 +772,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_status(req, err);
 		return;
 	}
-	/* Not O_DIRECT, as in op_open. */
-	fd = openat(dir->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) &
-		    ~(O_NOFOLLOW | O_DIRECT), mode);
+	/*
+	 * Not O_DIRECT, as in op_open.  O_NOFOLLOW: the kernel creates
+	 * only after a lookup found nothing, so a symlink here was planted
+	 * in the store since; its target is not ours to create or open.
+	 */
+	fd = openat(dir->fd, name, ((fi->flags | O_CREAT | O_CLOEXEC) &
+				    ~O_DIRECT) | O_NOFOLLOW, mode);
 	err = fd < 0 ? -errno : 0;
 	become_self(&ids);
 	if (err) {

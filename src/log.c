@@ -62,9 +62,33 @@ static int syslog_priority(enum log_level level)
 	}
 }
 
+/*
+ * Copy @src with control characters written as \xNN: file names and
+ * server text go into log lines, and a newline in one must not forge a
+ * line of its own (nor an escape sequence steer a terminal).
+ */
+static void escape_controls(char *dst, size_t dst_len, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t out = 0;
+
+	for (; *s && out + 5 < dst_len; s++) {
+		if (*s >= 0x20 && *s != 0x7f) {
+			dst[out++] = (char)*s;
+			continue;
+		}
+		dst[out++] = '\\';
+		dst[out++] = 'x';
+		dst[out++] = hex[*s >> 4];
+		dst[out++] = hex[*s & 0xf];
+	}
+	dst[out] = '\0';
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[2048];
+	char raw[2048], line[2048];
 	int saved_errno = errno;
 	size_t len;
 	va_list ap;
@@ -72,8 +96,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level > log_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	escape_controls(line, sizeof(line), raw);
 	if (log_syslog) {
 		syslog(syslog_priority(level), "%s", line);
 	} else {

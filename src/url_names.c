@@ -21,6 +21,9 @@ bool url_names_base(const char *name, char *base, size_t base_len)
 	base_chars = len - suffix_len;
 	if (base_chars + 1 > base_len)
 		return false;
+	/* "..url" and "...url" name no file: "." and ".." are not bases. */
+	if (base_chars <= 2 && !strncmp(name, "..", base_chars))
+		return false;
 	memcpy(base, name, base_chars);
 	base[base_chars] = '\0';
 	return true;

@@ -290,3 +290,20 @@ def test_single_user_by_default(reachable, server):
             "url_mode": "EACCES"}
     finally:
         m.stop()
+
+
+# -- The log -----------------------------------------------------------------
+
+def test_names_cannot_forge_log_lines(server, mounts):
+    """A newline or escape in a file name is written as \\xNN."""
+    m = mounts(server, opts=FAST)
+    name = b"a\noctofs: uploaded forged.txt\x1b[2J.txt"
+    path = os.path.join(os.fsencode(m.mnt), name)
+    write_file(path, b"x")
+    wait_until(lambda: b"done" == os.getxattr(path, "user.octofs.status"),
+               20, "the upload")
+    log = m.log()
+    assert "a\\x0aoctofs: uploaded forged.txt\\x1b[2J.txt" in log
+    assert not any(line.startswith("octofs: uploaded forged")
+                   for line in log.splitlines())
+    assert "\x1b" not in log

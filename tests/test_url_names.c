@@ -20,6 +20,10 @@ static void test_base(void)
 	is_str(buf, "x.url", "base of x.url.url is x.url");
 	ok(!url_names_base(".url", buf, sizeof(buf)), ".url has no base");
 	ok(!url_names_base("url", buf, sizeof(buf)), "url has no base");
+	ok(!url_names_base("..url", buf, sizeof(buf)), "'.' is no base");
+	ok(!url_names_base("...url", buf, sizeof(buf)), "'..' is no base");
+	ok(url_names_base(".a.url", buf, sizeof(buf)) && !strcmp(buf, ".a"),
+	   "a dot name is a base");
 	ok(!url_names_base("photo.png", buf, sizeof(buf)), "no suffix");
 	ok(!url_names_base("photo.URL", buf, sizeof(buf)),
 	   "suffix is case-sensitive");
