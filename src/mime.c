@@ -176,6 +176,9 @@ static const char *find(const struct mime_entry *e, size_t n,
 	struct mime_entry key = { .ext = (char *)ext };
 	const struct mime_entry *hit;
 
+	/* An empty table has no array at all, and bsearch() wants one. */
+	if (!n)
+		return NULL;
 	hit = bsearch(&key, e, n, sizeof(*e), cmp_entry);
 	return hit ? hit->type : NULL;
 }

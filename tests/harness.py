@@ -8,9 +8,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OCTOFS = os.environ.get("OCTOFS_BIN") or os.path.join(
     os.path.dirname(HERE), "src", "octofs")
 
+# Under ASan and UBSan (contrib/check's sanitizer pass) the daemon runs a
+# few times slower and its memory figures mean nothing: OCTOFS_SANITIZED
+# says so, and OCTOFS_TIME_FACTOR stretches every bounded wait below.
+SANITIZED = bool(os.environ.get("OCTOFS_SANITIZED"))
+TIME_FACTOR = max(1.0, float(os.environ.get("OCTOFS_TIME_FACTOR") or 1))
+
 
 def wait_until(cond, timeout=10.0, what="condition", interval=0.02):
     """Poll cond() until it returns a true value; fail after timeout."""
+    timeout *= TIME_FACTOR
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
@@ -145,7 +152,7 @@ class Mount:
 
     def unmount(self):
         """fusermount3 -u, retried while busy; lazy as a last resort."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 * TIME_FACTOR
         while fuse_mounted(self.mnt):
             res = subprocess.run(["fusermount3", "-u", self.mnt],
                                  capture_output=True)
@@ -162,7 +169,7 @@ class Mount:
         self.unmount()
         if self.proc and self.proc.poll() is None:
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * TIME_FACTOR)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
@@ -195,4 +202,5 @@ def run_octofs(args, env=None, timeout=20):
     return subprocess.run([OCTOFS] + args, capture_output=True, text=True,
                           env={k: v for k, v in full_env.items()
                                if v is not None},
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout * TIME_FACTOR,
+                          stdin=subprocess.DEVNULL)

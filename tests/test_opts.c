@@ -172,7 +172,7 @@ static const char *temp_file(const char *text, mode_t mode)
 static void test_private_files(void)
 {
 	struct octofs_opts o;
-	char err[512], fifo[] = "/tmp/octofs-fifo-XXXXXX";
+	char err[512], fifo[64] = "/tmp/octofs-fifo-XXXXXX";
 	const char *path;
 
 	path = temp_file("api_key = sk-cfg\n", 0644);
