@@ -36,6 +36,9 @@
 #include "url_files.h"
 #include "url_names.h"
 
+/* The largest write request we ask the kernel for (max_write). */
+#define MAX_WRITE_BYTES (1024 * 1024)
+
 /* An open regular file. */
 struct open_file {
 	int fd;
@@ -174,11 +177,17 @@ static void add_writer(struct octofs_inode *inode, int delta)
 	pthread_mutex_unlock(&inode->lock);
 }
 
-/* Lookups. */
+/*
+ * Lookups.  Regular files report the largest write the mount takes as
+ * their preferred I/O size: cp and friends size their buffers from
+ * st_blksize, and each buffer is one round trip through FUSE.
+ */
 static int stat_fd(int fd, struct stat *st)
 {
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
+	if (S_ISREG(st->st_mode))
+		st->st_blksize = MAX_WRITE_BYTES;
 	return 0;
 }
 
@@ -756,6 +765,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* Is @fd the regular file @st describes? */
+static bool same_file(int fd, const struct stat *st)
+{
+	struct stat fd_st;
+
+	return S_ISREG(st->st_mode) && !fstat(fd, &fd_st) &&
+	       fd_st.st_dev == st->st_dev && fd_st.st_ino == st->st_ino;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
@@ -789,7 +807,14 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (err)
 		goto out_close;
 	inode = inode_get(ctx->inodes, e.ino);
-	err = open_handle(inode, fd, fi);
+	/*
+	 * The name may have been replaced in the store since the openat (by
+	 * a symlink, say, or another file).  The kernel fails a create whose
+	 * entry is not a regular file with EIO and never releases its
+	 * handle; a handle on another file would lose what is written.
+	 * Make none.
+	 */
+	err = same_file(fd, &e.attr) ? open_handle(inode, fd, fi) : -EIO;
 	if (err) {
 		inode_forget(ctx->inodes, inode, 1);
 		goto out_close;
@@ -1290,7 +1315,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* Large requests: fewer round trips for big files. */
-	conn->max_write = 1024 * 1024;
+	conn->max_write = MAX_WRITE_BYTES;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
