@@ -38,6 +38,8 @@
 
 /* The largest write request we ask the kernel for (max_write). */
 #define MAX_WRITE_BYTES (1024 * 1024)
+#define MIN_WRITE_BYTES (128 * 1024)
+#define PIPE_MAX_PATH "/proc/sys/fs/pipe-max-size"
 
 /* An open regular file. */
 struct open_file {
@@ -182,12 +184,12 @@ static void add_writer(struct octofs_inode *inode, int delta)
  * their preferred I/O size: cp and friends size their buffers from
  * st_blksize, and each buffer is one round trip through FUSE.
  */
-static int stat_fd(int fd, struct stat *st)
+static int stat_fd(struct octofs *ctx, int fd, struct stat *st)
 {
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
-	if (S_ISREG(st->st_mode))
-		st->st_blksize = MAX_WRITE_BYTES;
+	if (S_ISREG(st->st_mode) && ctx->max_write)
+		st->st_blksize = ctx->max_write;
 	return 0;
 }
 
@@ -201,7 +203,7 @@ static int do_lookup(struct octofs *ctx, struct octofs_inode *dir,
 	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	err = stat_fd(fd, &e->attr);
+	err = stat_fd(ctx, fd, &e->attr);
 	if (err) {
 		close(fd);
 		return err;
@@ -277,7 +279,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (inode->url_of)
 		err = url_files_stat(ctx, inode, &st);
 	else
-		err = stat_fd(inode->fd, &st);
+		err = stat_fd(ctx, inode->fd, &st);
 	if (err)
 		reply_status(req, err);
 	else
@@ -1312,10 +1314,38 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, res);
 }
 
+/*
+ * libfuse moves a write's data through a pipe into the store (splice: no
+ * copy through our memory) only when the whole request fits the pipe,
+ * and a pipe may grow to fs.pipe-max-size (1 MiB by default) without
+ * CAP_SYS_RESOURCE.  A request is max_write plus a page of header: take
+ * the largest power of two that fits.
+ */
+static unsigned int pick_max_write(void)
+{
+	unsigned long pipe_max = MAX_WRITE_BYTES;
+	unsigned int bytes = MAX_WRITE_BYTES;
+	long page = sysconf(_SC_PAGESIZE);
+	FILE *f = fopen(PIPE_MAX_PATH, "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &pipe_max) != 1)
+			pipe_max = MAX_WRITE_BYTES;
+		fclose(f);
+	}
+	while (bytes > MIN_WRITE_BYTES &&
+	       bytes + (unsigned long)(page > 0 ? page : 4096) > pipe_max)
+		bytes /= 2;
+	return bytes;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct octofs *ctx = userdata;
+
 	/* Large requests: fewer round trips for big files. */
-	conn->max_write = MAX_WRITE_BYTES;
+	ctx->max_write = pick_max_write();
+	conn->max_write = ctx->max_write;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)

@@ -23,6 +23,7 @@ struct octofs {
 	const struct ignore_set *ignore;
 	struct fuse_session *se;
 	double timeout_s;		/* kernel entry/attribute cache */
+	unsigned int max_write;		/* bytes; set once in FUSE init */
 };
 
 #endif
