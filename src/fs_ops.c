@@ -1107,6 +1107,40 @@ static void reply_value(fuse_req_t req, const char *value, size_t len,
 		fuse_reply_buf(req, value, len);
 }
 
+/* "SENT/TOTAL" bytes of the upload in progress; ENODATA otherwise. */
+static void reply_progress(fuse_req_t req, struct octofs *ctx,
+			   struct octofs_inode *inode, size_t size)
+{
+	int64_t sent, total;
+	char value[48];
+
+	if (queue_progress(ctx->queue, inode->dev, inode->ino, &sent,
+			   &total)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	snprintf(value, sizeof(value), "%lld/%lld", (long long)sent,
+		 (long long)total);
+	reply_value(req, value, strlen(value), size);
+}
+
+/*
+ * user.octofs.stats on the mount's root: what the queue holds now, and
+ * what finished since the mount ("is it done yet?" for scripts).
+ */
+static void reply_stats(fuse_req_t req, struct octofs *ctx, size_t size)
+{
+	struct queue_counts c;
+	char value[192];
+
+	queue_counts(ctx->queue, &c);
+	snprintf(value, sizeof(value), "queued=%lu uploading=%lu done=%lu "
+		 "failed=%lu sent_bytes=%lld total_bytes=%lld", c.queued,
+		 c.uploading, c.done, c.failed, (long long)c.sent_bytes,
+		 (long long)c.total_bytes);
+	reply_value(req, value, strlen(value), size);
+}
+
 /* Status and other attributes of a file with a pending job. */
 static bool pending_xattr(fuse_req_t req, struct octofs *ctx,
 			  struct octofs_inode *inode, const char *name,
@@ -1117,6 +1151,10 @@ static bool pending_xattr(fuse_req_t req, struct octofs *ctx,
 
 	if (queue_state(ctx->queue, inode->dev, inode->ino, &js))
 		return false;
+	if (!strcmp(name, STATE_PROGRESS)) {
+		reply_progress(req, ctx, inode, size);
+		return true;
+	}
 	if (strcmp(name, STATE_STATUS)) {
 		fuse_reply_err(req, ENODATA);
 		return true;
@@ -1141,6 +1179,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	if (!strcmp(name, STATE_URL) && inode->type == S_IFREG) {
 		url_files_getxattr(req, ctx, inode, size);
+		return;
+	}
+	if (!strcmp(name, STATE_STATS) && ino == FUSE_ROOT_ID) {
+		reply_stats(req, ctx, size);
 		return;
 	}
 	if (state_is_own_attr(name) &&

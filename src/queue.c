@@ -24,6 +24,8 @@ struct octofs_job {
 	pthread_mutex_t state_lock;	/* orders on-disk state writes */
 	atomic_int cancel;		/* raised to stop the upload */
 	_Atomic uint64_t generation;	/* written under q->lock */
+	_Atomic int64_t sent_bytes;	/* the upload in progress: written */
+	_Atomic int64_t total_bytes;	/* by its worker, read by anyone */
 
 	/* Guarded by q->lock. */
 	unsigned int refs;
@@ -57,6 +59,8 @@ struct octofs_queue {
 	struct octofs_job *run_tail;
 	struct queue_waiter *waiters;
 	unsigned long uploading;
+	unsigned long done;		/* uploads finished since mount */
+	unsigned long failed;		/* ... and failed for good */
 	bool stopping;
 
 	unsigned long settle_ms;	/* immutable: delay after a submit */
@@ -463,12 +467,57 @@ out_unlock:
 	return err;
 }
 
+/* Bytes of the uploads in progress: sent so far, and in all. */
+static void sum_progress(struct octofs_queue *q, struct queue_counts *c)
+{
+	struct octofs_job *job;
+	size_t i;
+
+	c->sent_bytes = 0;
+	c->total_bytes = 0;
+	for (i = 0; i < q->n_buckets; i++) {
+		for (job = q->buckets[i]; job; job = job->hash_next) {
+			if (!job->busy)
+				continue;
+			c->sent_bytes += atomic_load(&job->sent_bytes);
+			c->total_bytes += atomic_load(&job->total_bytes);
+		}
+	}
+}
+
 void queue_counts(struct octofs_queue *q, struct queue_counts *c)
 {
 	pthread_mutex_lock(&q->lock);
 	c->uploading = q->uploading;
 	c->queued = q->n_jobs - q->uploading;
+	c->done = q->done;
+	c->failed = q->failed;
+	sum_progress(q, c);
 	pthread_mutex_unlock(&q->lock);
+}
+
+int queue_progress(struct octofs_queue *q, dev_t dev, ino_t ino,
+		   int64_t *sent_bytes, int64_t *total_bytes)
+{
+	struct octofs_job *job;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (job && job->busy) {
+		*sent_bytes = atomic_load(&job->sent_bytes);
+		*total_bytes = atomic_load(&job->total_bytes);
+		err = 0;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+void queue_job_progress(struct octofs_job *job, int64_t sent_bytes,
+			int64_t total_bytes)
+{
+	atomic_store(&job->total_bytes, total_bytes);
+	atomic_store(&job->sent_bytes, sent_bytes);
 }
 
 /* The first runnable job whose backoff has passed; q->lock held. */
@@ -514,6 +563,8 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 		job->refs++;
 		q->uploading++;
 		atomic_store(&job->cancel, 0);
+		atomic_store(&job->sent_bytes, 0);
+		atomic_store(&job->total_bytes, 0);
 		*gen = atomic_load(&job->generation);
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -541,6 +592,10 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	if (!job->dead && atomic_load(&job->generation) == gen) {
 		job->busy = false;
 		q->uploading--;
+		if (err)
+			q->failed++;
+		else
+			q->done++;
 		w = retire_job(q, job);
 	} else {
 		release_claim(q, job);

@@ -50,6 +50,10 @@ struct queue_waiter {
 struct queue_counts {
 	unsigned long queued;
 	unsigned long uploading;
+	unsigned long done;		/* since the queue was made */
+	unsigned long failed;		/* ... for good */
+	int64_t sent_bytes;		/* of the uploads in progress */
+	int64_t total_bytes;
 };
 
 /*
@@ -117,6 +121,17 @@ int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 	       struct queue_waiter *w, unsigned long timeout_ms);
 
 void queue_counts(struct octofs_queue *q, struct queue_counts *c);
+
+/*
+ * Bytes sent so far of the file's upload in progress, and its size;
+ * -ENOENT when it has none in progress.
+ */
+int queue_progress(struct octofs_queue *q, dev_t dev, ino_t ino,
+		   int64_t *sent_bytes, int64_t *total_bytes);
+
+/* The worker's report of its upload's progress (no lock taken). */
+void queue_job_progress(struct octofs_job *job, int64_t sent_bytes,
+			int64_t total_bytes);
 
 /*
  * Worker side.  queue_pop() blocks until a job may start and returns it

@@ -19,6 +19,8 @@
 #define STATE_KEY STATE_PREFIX "key"
 #define STATE_ERROR STATE_PREFIX "error"
 #define STATE_SETTLED STATE_PREFIX "settled"	/* on the store's root */
+#define STATE_PROGRESS STATE_PREFIX "progress"	/* in memory only */
+#define STATE_STATS STATE_PREFIX "stats"	/* mount root, in memory */
 #define STATE_VALUE_MAX 8192
 
 enum state_status {

@@ -134,6 +134,11 @@ static enum http_verdict open_file(struct upload *up)
 	return HTTP_OK;
 }
 
+static void report_progress(void *job, off_t sent, off_t total)
+{
+	queue_job_progress(job, (int64_t)sent, (int64_t)total);
+}
+
 /* Presign and PUT; a 403 on the PUT means the URL expired: ask again. */
 static enum http_verdict transfer(struct worker *w, struct upload *up)
 {
@@ -157,8 +162,8 @@ static enum http_verdict transfer(struct worker *w, struct upload *up)
 			break;
 		v = put_file(w->http, up->ans.upload_url,
 			     up->ans.content_type, up->file_fd, up->size,
-			     queue_job_cancel_flag(up->job), NULL, NULL,
-			     &up->res);
+			     queue_job_cancel_flag(up->job), report_progress,
+			     up->job, &up->res);
 	}
 	return v == HTTP_EXPIRED ? HTTP_RETRY : v;
 }
@@ -244,8 +249,10 @@ static void upload(struct worker *w, struct octofs_job *job, uint64_t gen)
 		goto out_free_name;
 	persist(ctx, &up, STATE_UPLOADING);
 	v = open_file(&up);
-	if (v == HTTP_OK)
+	if (v == HTTP_OK) {
+		report_progress(up.job, 0, up.size);
 		v = transfer(w, &up);
+	}
 	finish(w, &up, v);
 out_free_name:
 	if (up.file_fd >= 0)

@@ -238,6 +238,33 @@ static void test_retry(void)
 	queue_done(q, job, gen2, "https://x/r");
 	queue_counts(q, &c);
 	is_int(c.queued + c.uploading, 0, "queue empty");
+	is_int(c.done, 1, "one done, the retry not counted twice");
+	is_int(c.failed, 0, "none failed");
+	queue_free(q);
+}
+
+static void test_progress(void)
+{
+	struct octofs_queue *q = queue_new(0);
+	struct octofs_job *job;
+	struct queue_counts c;
+	int64_t sent, total;
+	uint64_t gen;
+
+	queue_job_put(q, hold(q, 60, "p.bin"));
+	is_int(queue_progress(q, 1, 60, &sent, &total), -ENOENT,
+	       "no progress while queued");
+	queue_submit(q, 1, 60, NULL);
+	job = queue_pop(q, &gen);
+	queue_job_progress(job, 300, 1000);
+	is_int(queue_progress(q, 1, 60, &sent, &total), 0, "uploading");
+	ok(sent == 300 && total == 1000, "sent and total as reported");
+	queue_counts(q, &c);
+	ok(c.sent_bytes == 300 && c.total_bytes == 1000, "summed in counts");
+	queue_failed(q, job, gen);
+	queue_counts(q, &c);
+	ok(c.failed == 1 && c.done == 0 && c.total_bytes == 0,
+	   "a failure counted; nothing in flight");
 	queue_free(q);
 }
 
@@ -408,6 +435,7 @@ int main(void)
 	test_cancel_and_fail();
 	test_wait_timeout();
 	test_retry();
+	test_progress();
 	test_shutdown();
 	test_many();
 	test_resume();
