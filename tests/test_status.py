@@ -2,6 +2,8 @@
 user.octofs.stats on the mount's root."""
 import errno
 import os
+import subprocess
+import sys
 
 from conftest import wait_until, write_file, xattr, xattr_errno
 
@@ -71,3 +73,37 @@ def test_stats_count_the_files(server, mounts):
         assert False, "stats must be read-only"
     except OSError as e:
         assert e.errno == errno.EPERM
+
+
+STATUS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "contrib", "octofs-status")
+
+
+def status(*args):
+    return subprocess.run([sys.executable, STATUS] + list(args),
+                          capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_status_script_waits_for_the_queue(server, mounts, tmp_path):
+    server.add_fault("presign", "delay", seconds=2, match="slow")
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    write_file(m.path("a.txt"), b"a")
+    write_file(m.path("slow.txt"), b"slow")
+    res = status("--wait", "--timeout", "0.5", m.mnt)
+    assert res.returncode == 3 and "still busy" in res.stderr
+    res = status("--wait", "--timeout", "30", m.mnt)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ("0 queued, 0 uploading; 2 done, 0 failed "
+                          "since mount\n")
+    assert xattr(m.path("slow.txt"), "user.octofs.status") == "done"
+    server.add_fault("presign", "status", status=403, message="no")
+    write_file(m.path("b.txt"), b"b")
+    m.wait_status(m.path("b.txt"), "failed")
+    res = status(m.mnt)
+    assert res.returncode == 1
+    assert res.stdout == ("0 queued, 0 uploading; 2 done, 1 failed "
+                          "since mount\n")
+    res = status(str(tmp_path))
+    assert res.returncode == 2
+    assert "not an octofs mount point" in res.stderr
