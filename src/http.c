@@ -576,6 +576,29 @@ static int set_io(struct http_client *c, CURL *h)
 	return 0;
 }
 
+static int cancel_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		     curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load((const atomic_int *)arg) ? 1 : 0;
+}
+
+/* Let the caller's flag stop the transfer (checked about once a second,
+ * and whenever data moves). */
+static int set_cancel(CURL *h, const atomic_int *cancel)
+{
+	if (!cancel)
+		return 0;
+	if (curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cancel_cb) ||
+	    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel) ||
+	    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L))
+		return -EIO;
+	return 0;
+}
+
 static void set_host(struct http_client *c, const char *url)
 {
 	const char *host;
@@ -617,6 +640,7 @@ CURL *http_prepare(struct http_client *c, struct http_request *req,
 	set_host(c, req->url);
 	clear_answer(c);
 	if (set_security(c, h) || set_limits(c, h) || set_io(c, h) ||
+	    set_cancel(h, req->cancel) ||
 	    curl_easy_setopt(h, CURLOPT_URL, req->url) ||
 	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers) ||
 	    (req->timed && curl_easy_setopt(h, CURLOPT_TIMEOUT,

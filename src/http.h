@@ -10,6 +10,7 @@
 #ifndef OCTOFS_HTTP_H
 #define OCTOFS_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
 #include <curl/curl.h>
@@ -78,6 +79,10 @@ struct http_request {
 	int timed;		/* apply request_timeout_s to the exchange */
 	int truncate_body;	/* keep the first HTTP_BODY_MAX bytes of a
 				 * longer body instead of failing */
+	const atomic_int *cancel;	/* raised: abort (HTTP_CANCELLED);
+					 * NULL: never.  A caller that sets
+					 * its own progress callback checks
+					 * it there instead. */
 };
 
 /*

@@ -553,13 +553,14 @@ static enum http_verdict status_verdict(struct http_client *c,
 
 /* Headers and URL.  HTTP_OK with *@h set, or the reason in @res. */
 static enum http_verdict prepare(struct http_client *c, const char *url,
-				 const char *api_key, struct http_result *res,
-				 CURL **h)
+				 const char *api_key, const atomic_int *cancel,
+				 struct http_result *res, CURL **h)
 {
 	struct http_request req = {
 		.what = "presign",
 		.url = url,
 		.timed = 1,
+		.cancel = cancel,
 	};
 	int rc = request_headers(&req.headers, api_key);
 
@@ -595,7 +596,7 @@ enum http_verdict presign_call(struct http_client *c, const char *endpoint,
 		http_result_msg(res, "presign: out of memory");
 		goto out_free;
 	}
-	v = prepare(c, url, api_key, res, &h);
+	v = prepare(c, url, api_key, req->cancel, res, &h);
 	if (v != HTTP_OK)
 		goto out_free;
 	if (curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) ||

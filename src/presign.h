@@ -8,6 +8,7 @@
 #ifndef OCTOFS_PRESIGN_H
 #define OCTOFS_PRESIGN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include "http.h"
 
@@ -18,6 +19,7 @@ struct presign_request {
 	const char *content_type;	/* required */
 	const char *prefix;		/* NULL: omitted */
 	unsigned int expires_in;	/* seconds */
+	const atomic_int *cancel;	/* raised: give up; NULL: never */
 };
 
 /* All strings malloc'd; presign_answer_clear() frees them. */

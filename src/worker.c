@@ -149,6 +149,7 @@ static enum http_verdict transfer(struct worker *w, struct upload *up)
 		.content_type = mime_type_for_name(ctx->mime, up->name),
 		.prefix = o->prefix,
 		.expires_in = o->expires_in,
+		.cancel = queue_job_cancel_flag(up->job),
 	};
 	enum http_verdict v = HTTP_EXPIRED;
 	int tries;

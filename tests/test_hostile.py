@@ -307,3 +307,14 @@ def test_names_cannot_forge_log_lines(server, mounts):
     assert not any(line.startswith("octofs: uploaded forged")
                    for line in log.splitlines())
     assert "\x1b" not in log
+
+
+def test_unmount_does_not_wait_for_a_hanging_presign(server, mounts):
+    """After stop_grace, a presign in flight is abandoned like a PUT: the
+    daemon exits without waiting out the server (timeout=30)."""
+    server.add_fault("presign", "delay", seconds=120)
+    m = mounts(server, opts=["stop_grace=1", "timeout=30"])
+    write_file(m.path("a.txt"), b"a")
+    m.wait_status(m.path("a.txt"), "uploading")
+    assert m.stop(timeout=10) == 0
+    assert "1 uploads not finished stay queued" in m.log()
