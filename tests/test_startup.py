@@ -198,3 +198,31 @@ def test_fstab_form_with_mount_helper(tmp_path, server):
     wait_until(lambda: not any(_running(p) for p in pids),
                20, "the daemon to exit after unmount")
     assert read_file(store / "fstab.txt") == b"mounted from fstab"
+
+
+UNIT = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "contrib", "systemd", "octofs@.service")
+
+
+def test_systemd_unit_verifies(tmp_path):
+    """The user unit passes systemd-analyze verify, as an instance named
+    by systemd-escape --path, and names the mount point in ExecStart."""
+    analyze = shutil.which("systemd-analyze")
+    escape = shutil.which("systemd-escape")
+    if not analyze or not escape:
+        pytest.skip("systemd-analyze is not installed")
+    instance = subprocess.run([escape, "--path", str(tmp_path / "Drop")],
+                              capture_output=True, text=True,
+                              check=True).stdout.strip()
+    unit = tmp_path / ("octofs@%s.service" % instance)
+    shutil.copy(UNIT, unit)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    res = subprocess.run([analyze, "--user", "verify", "--man=no",
+                          str(unit)], capture_output=True, text=True,
+                         env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
+                         timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with open(UNIT) as f:
+        text = f.read()
+    assert "ExecStart=/usr/bin/env octofs -f %f" in text
