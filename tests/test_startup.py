@@ -226,3 +226,41 @@ def test_systemd_unit_verifies(tmp_path):
     with open(UNIT) as f:
         text = f.read()
     assert "ExecStart=/usr/bin/env octofs -f %f" in text
+
+
+@pytest.mark.parametrize("how", ["mount -a -T", "mount -t"])
+def test_mount_command_with_scratch_fstab(tmp_path, server, how):
+    """mount(8) itself, as at boot: mount -a -T on a scratch fstab, or
+    mount -t.  mount(8) runs helpers with its own PATH, so the entry
+    names octofs by its absolute path: PROGRAM#STORE, type fuse."""
+    if not shutil.which("mount"):
+        pytest.skip("mount(8) is not installed")
+    store, mnt = tmp_path / "store", tmp_path / "mnt"
+    for d in (store, mnt):
+        os.makedirs(d)
+    key_file = tmp_path / "key"
+    key_file.write_text(server.key + "\n")
+    os.chmod(key_file, 0o600)
+    opts = "endpoint=%s,key_file=%s,url_wait=30,_netdev,nofail" % (
+        server.url, key_file)
+    source = "%s#%s" % (OCTOFS, store)
+    fstab = tmp_path / "fstab"
+    fstab.write_text("# scratch\n%s %s fuse %s 0 0\n" % (source, mnt, opts))
+    env = {k: v for k, v in os.environ.items() if k != "OCTOFS_API_KEY"}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    cmd = (["mount", "-a", "-T", str(fstab)] if how == "mount -a -T" else
+           ["mount", "-t", "fuse", "-o", opts, source, str(mnt)])
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    pids = _octofs_pids(str(mnt))
+    try:
+        assert res.returncode == 0, res.stderr
+        assert fuse_mounted(str(mnt))
+        write_file(mnt / "boot.txt", b"mounted by mount(8)")
+        url = os.getxattr(mnt / "boot.txt", "user.octofs.url").decode()
+        assert server.fetch(url) == b"mounted by mount(8)"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+    wait_until(lambda: not any(_running(p) for p in pids),
+               20, "the daemon to exit after unmount")
+    assert read_file(store / "boot.txt") == b"mounted by mount(8)"
