@@ -184,8 +184,9 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		break;
 	case HTTP_FATAL:
 		persist(ctx, up, STATE_FAILED);
-		log_warn("upload of %s failed: %s", up->name,
-			 up->res.message);
+		log_warn("upload of %s failed (%lld bytes, %.1fs): %s",
+			 up->name, (long long)up->size,
+			 elapsed_s(&up->started), up->res.message);
 		queue_failed(ctx->queue, up->job, up->gen);
 		break;
 	case HTTP_CANCELLED:
