@@ -107,3 +107,32 @@ def test_status_script_waits_for_the_queue(server, mounts, tmp_path):
     res = status(str(tmp_path))
     assert res.returncode == 2
     assert "not an octofs mount point" in res.stderr
+
+
+def test_one_log_line_per_outcome(server, mounts):
+    """At the default level: name, size, duration and the URL or the
+    error, once each; log_level=error keeps only errors."""
+    server.add_fault("presign", "status", status=403, message="refused",
+                     match="bad")
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    write_file(m.path("ok.txt"), b"ok")
+    write_file(m.path("bad.txt"), b"refused")
+    url = xattr(m.path("ok.txt"), "user.octofs.url")
+    m.wait_status(m.path("bad.txt"), "failed")
+    wait_until(lambda: "upload of bad.txt failed" in m.log(), 10,
+               "the failure in the log")
+    lines = m.log().splitlines()
+    ok = [l for l in lines if "ok.txt" in l]
+    bad = [l for l in lines if "bad.txt" in l]
+    assert len(ok) == 1 and ok[0].startswith("octofs: uploaded ok.txt "
+                                             "(2 bytes, ")
+    assert ok[0].endswith("s): " + url)
+    assert len(bad) == 1 and bad[0].startswith(
+        "octofs: warn: upload of bad.txt failed (7 bytes, ")
+    assert "refused" in bad[0] and server.key not in m.log()
+    quiet = mounts(server, opts=["url_wait=30", "settle=0",
+                                 "log_level=error"])
+    write_file(quiet.path("q.txt"), b"q")
+    xattr(quiet.path("q.txt"), "user.octofs.url")
+    quiet.stop()
+    assert "q.txt" not in quiet.log() and "serving" not in quiet.log()
