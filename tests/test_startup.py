@@ -268,3 +268,45 @@ def test_mount_command_with_scratch_fstab(tmp_path, server, how):
     wait_until(lambda: not any(_running(p) for p in pids),
                20, "the daemon to exit after unmount")
     assert read_file(store / "boot.txt") == b"mounted by mount(8)"
+
+
+NAMESPACED_MOUNT = r"""
+set -e
+# In a private mount namespace: octofs appears in /usr/local/sbin (on the
+# default path mount(8) leaves its helpers) without touching the system.
+mount --make-rprivate /
+mount -t tmpfs tmpfs /usr/local/sbin
+ln -s "$OCTOFS" /usr/local/sbin/octofs
+mount -a -T "$FSTAB"
+trap 'fusermount3 -u "$MNT"' EXIT
+printf 'from a fuse.octofs line' > "$MNT/line.txt"
+getfattr -n user.octofs.url --only-values "$MNT/line.txt" > "$URL_FILE"
+"""
+
+
+def test_fstab_line_of_type_fuse_octofs(tmp_path, server):
+    """The literal form STORE MOUNTPOINT fuse.octofs OPTIONS 0 0, through
+    mount -a -T and mount.fuse3, with octofs found on the default path."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare(1) is not installed")
+    store, mnt = tmp_path / "store", tmp_path / "mnt"
+    for d in (store, mnt):
+        os.makedirs(d)
+    key_file = tmp_path / "key"
+    key_file.write_text(server.key + "\n")
+    os.chmod(key_file, 0o600)
+    fstab = tmp_path / "fstab"
+    fstab.write_text("%s %s fuse.octofs endpoint=%s,key_file=%s,url_wait=30,"
+                     "_netdev 0 0\n" % (store, mnt, server.url, key_file))
+    url_file = tmp_path / "url"
+    env = {k: v for k, v in os.environ.items() if k != "OCTOFS_API_KEY"}
+    env.update(OCTOFS=os.path.abspath(OCTOFS), FSTAB=str(fstab),
+               MNT=str(mnt), URL_FILE=str(url_file),
+               XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    res = subprocess.run(["unshare", "--mount", "sh", "-c",
+                          NAMESPACED_MOUNT], capture_output=True, text=True,
+                         env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout + res.stderr
+    url = url_file.read_text()
+    assert server.fetch(url) == b"from a fuse.octofs line"
+    assert read_file(store / "line.txt") == b"from a fuse.octofs line"
