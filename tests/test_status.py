@@ -136,3 +136,35 @@ def test_one_log_line_per_outcome(server, mounts):
     xattr(quiet.path("q.txt"), "user.octofs.url")
     quiet.stop()
     assert "q.txt" not in quiet.log() and "serving" not in quiet.log()
+
+
+def test_status_script_draws_a_bar_on_a_terminal(server, mounts):
+    import pty
+    server.add_fault("presign", "delay", seconds=1, match="slow")
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    write_file(m.path("slow.txt"), b"slow")
+    m.wait_status(m.path("slow.txt"), "uploading")
+    master, slave = pty.openpty()
+    out = b""
+    try:
+        try:
+            res = subprocess.run([sys.executable, STATUS, "--wait", m.mnt],
+                                 stdout=slave, stderr=subprocess.PIPE,
+                                 timeout=60, stdin=subprocess.DEVNULL)
+        finally:
+            os.close(slave)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:     # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    assert res.returncode == 0, res.stderr
+    text = out.decode()
+    assert "\r[" + "." * 30 + "] 0/1 files" in text
+    assert "[" + "#" * 30 + "] 1/1 files" in text
+    assert text.endswith("1 done, 0 failed since mount\x1b[K\r\n")
