@@ -232,19 +232,25 @@ def test_systemd_unit_verifies(tmp_path):
     assert "ExecStart=/usr/bin/env octofs -f %f" in text
 
 
-@pytest.mark.parametrize("how", ["mount -a -T", "mount -t"])
-def test_mount_command_with_scratch_fstab(tmp_path, server, how):
-    """mount(8) itself, as at boot: mount -a -T on a scratch fstab, or
-    mount -t.  mount(8) runs helpers with its own PATH, so the entry
-    names octofs by its absolute path: PROGRAM#STORE, type fuse."""
-    if not shutil.which("mount"):
-        pytest.skip("mount(8) is not installed")
+def mount_dirs(tmp_path, server):
+    """A store, a mount point and a key file of mode 600."""
     store, mnt = tmp_path / "store", tmp_path / "mnt"
     for d in (store, mnt):
         os.makedirs(d)
     key_file = tmp_path / "key"
     key_file.write_text(server.key + "\n")
     os.chmod(key_file, 0o600)
+    return store, mnt, key_file
+
+
+@pytest.mark.parametrize("how", ["mount -a -T", "mount -t"])
+def test_mount_command_with_scratch_fstab(tmp_path, server, how):
+    """mount(8) itself, as at boot: mount -a -T on a scratch fstab, or
+    mount -t, naming octofs by its absolute path: PROGRAM#STORE, type
+    fuse (mount(8) runs helpers without PATH)."""
+    if not shutil.which("mount"):
+        pytest.skip("mount(8) is not installed")
+    store, mnt, key_file = mount_dirs(tmp_path, server)
     opts = "endpoint=%s,key_file=%s,url_wait=30,_netdev,nofail" % (
         server.url, key_file)
     source = "%s#%s" % (OCTOFS, store)
@@ -289,12 +295,7 @@ def test_fstab_line_of_type_fuse_octofs(tmp_path, server):
     mount -a -T and mount.fuse3, with octofs found on the default path."""
     if not shutil.which("unshare"):
         pytest.skip("unshare(1) is not installed")
-    store, mnt = tmp_path / "store", tmp_path / "mnt"
-    for d in (store, mnt):
-        os.makedirs(d)
-    key_file = tmp_path / "key"
-    key_file.write_text(server.key + "\n")
-    os.chmod(key_file, 0o600)
+    store, mnt, key_file = mount_dirs(tmp_path, server)
     fstab = tmp_path / "fstab"
     fstab.write_text("%s %s fuse.octofs endpoint=%s,key_file=%s,url_wait=30,"
                      "_netdev 0 0\n" % (store, mnt, server.url, key_file))
