@@ -138,15 +138,24 @@ def test_sigint_without_grace_leaves_upload_queued(server, remounts):
     assert read_file(m.store_path("later.txt")) == b"for the next mount"
 
 
+def wait_scanned(m):
+    """The start-up scan ended: only a complete scan lets an unmount mark
+    the store settled, and a slow machine may still be scanning."""
+    wait_until(lambda: "octofs: resume: " in m.log(), 20,
+               "the start-up scan to end")
+
+
 def test_settled_store_skips_the_scan(server, remounts):
     m = remounts(server, opts=["url_wait=30", "log_level=debug"])
     write_file(m.path("a.txt"), b"a")
     xattr(m.path("a.txt"))
+    wait_scanned(m)
     assert m.stop() == 0
     assert os.getxattr(m.store, "user.octofs.settled") == b"1"
 
     m2 = remounts(server, opts=["url_wait=30", "log_level=debug"])
-    assert "the store was left settled; no scan" in m2.log()
+    wait_until(lambda: "the store was left settled; no scan" in m2.log(),
+               20, "the start-up to skip the scan")
     # taken away at mount: a crash now must not look like a clean stop
     assert "user.octofs.settled" not in os.listxattr(m2.store)
 
@@ -155,6 +164,7 @@ def test_unscanned_file_is_resumed_when_its_url_is_read(server, remounts):
     """A file the store says is queued but that has no upload job (the
     scan was skipped or has not reached it): reading its URL queues it."""
     m = remounts(server, opts=["url_wait=30"])
+    wait_scanned(m)
     assert m.stop() == 0
     assert os.getxattr(m.store, "user.octofs.settled") == b"1"
     write_file(m.store_path("late.txt"), b"never scanned")
