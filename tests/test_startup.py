@@ -189,19 +189,28 @@ def test_fstab_form_with_mount_helper(tmp_path, server):
     res = subprocess.run([helper, "%s#%s" % (OCTOFS, store), str(mnt),
                           "-o", opts], capture_output=True, text=True,
                          env=env, timeout=30, stdin=subprocess.DEVNULL)
-    pids = _octofs_pids(str(mnt))
+    check_daemon_mount(res, _octofs_pids(str(mnt)), server, store, mnt,
+                       "fstab.txt", b"mounted from fstab", daemons=1)
+
+
+def check_daemon_mount(res, pids, server, store, mnt, name, data,
+                       daemons=None):
+    """A mount made by a helper works; after fusermount3 -u its daemon
+    (@pids, @daemons of them when given) exits and what was saved is in
+    the store."""
     try:
         assert res.returncode == 0, res.stderr
         assert fuse_mounted(str(mnt))
-        assert len(pids) == 1
-        write_file(mnt / "fstab.txt", b"mounted from fstab")
-        url = os.getxattr(mnt / "fstab.txt", "user.octofs.url").decode()
-        assert server.fetch(url) == b"mounted from fstab"
+        if daemons is not None:
+            assert len(pids) == daemons
+        write_file(mnt / name, data)
+        url = os.getxattr(mnt / name, "user.octofs.url").decode()
+        assert server.fetch(url) == data
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
     wait_until(lambda: not any(_running(p) for p in pids),
                20, "the daemon to exit after unmount")
-    assert read_file(store / "fstab.txt") == b"mounted from fstab"
+    assert read_file(store / name) == data
 
 
 UNIT = os.path.join(os.path.dirname(os.path.dirname(
@@ -262,18 +271,8 @@ def test_mount_command_with_scratch_fstab(tmp_path, server, how):
            ["mount", "-t", "fuse", "-o", opts, source, str(mnt)])
     res = subprocess.run(cmd, capture_output=True, text=True, env=env,
                          timeout=30, stdin=subprocess.DEVNULL)
-    pids = _octofs_pids(str(mnt))
-    try:
-        assert res.returncode == 0, res.stderr
-        assert fuse_mounted(str(mnt))
-        write_file(mnt / "boot.txt", b"mounted by mount(8)")
-        url = os.getxattr(mnt / "boot.txt", "user.octofs.url").decode()
-        assert server.fetch(url) == b"mounted by mount(8)"
-    finally:
-        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
-    wait_until(lambda: not any(_running(p) for p in pids),
-               20, "the daemon to exit after unmount")
-    assert read_file(store / "boot.txt") == b"mounted by mount(8)"
+    check_daemon_mount(res, _octofs_pids(str(mnt)), server, store, mnt,
+                       "boot.txt", b"mounted by mount(8)")
 
 
 NAMESPACED_MOUNT = r"""
