@@ -654,6 +654,12 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 	} else if (inode->type == S_IFREG) {
 		queue_rename(ctx->queue, inode->dev, inode->ino, newname);
 		if (name_ignored(ctx, oldname) && !name_ignored(ctx, newname)) {
+			/*
+			 * The writer's release may still be on its way (close
+			 * does not wait for it): queue now, so a reader of
+			 * the URL waits instead of finding none.
+			 */
+			start_version(ctx, inode, newname);
 			pthread_mutex_lock(&inode->lock);
 			inode->dirty = true;
 			pthread_mutex_unlock(&inode->lock);
