@@ -283,7 +283,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (err)
 		reply_status(req, err);
 	else
-		fuse_reply_attr(req, &st, inode->url_of ? 0 : ctx->timeout_s);
+		fuse_reply_attr(req, &st, ctx->timeout_s);
 }
 
 /* setattr, one attribute group at a time. */
@@ -1101,7 +1101,38 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes: user.octofs.* are ours, the rest pass through. */
+/*
+ * Extended attributes: user.octofs.* are ours, the rest pass through,
+ * except those the mount does not carry.  The kernel enforces no POSIX
+ * ACL on this mount (none is asked for) and takes no SELinux label from
+ * a FUSE server, so the store's would only mislead: they answer "not
+ * supported", as on a filesystem without them.  That answer also lets
+ * ls -l stop asking after the first file.
+ */
+static bool foreign_xattr(const char *name)
+{
+	return !strcmp(name, "security.selinux") ||
+	       !strcmp(name, "system.posix_acl_access") ||
+	       !strcmp(name, "system.posix_acl_default");
+}
+
+/* Drop the foreign names from a listxattr list; the new length. */
+static size_t drop_foreign(char *list, size_t len)
+{
+	size_t in = 0, out = 0, n;
+
+	while (in < len) {
+		n = strnlen(list + in, len - in);
+		n += n < len - in;	/* its NUL, when there is one */
+		if (!foreign_xattr(list + in)) {
+			memmove(list + out, list + in, n);
+			out += n;
+		}
+		in += n;
+	}
+	return out;
+}
+
 static void reply_value(fuse_req_t req, const char *value, size_t len,
 			size_t size)
 {
@@ -1179,6 +1210,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *value = NULL;
 	ssize_t len;
 
+	if (foreign_xattr(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (inode->url_of) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -1215,28 +1250,26 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	char path[FDPATH_MAX];
-	char *value = NULL;
+	char *list;
 	ssize_t len;
 
 	if (inode->url_of) {
 		reply_value(req, "", 0, size);
 		return;
 	}
-	if (size) {
-		value = malloc(size);
-		if (!value) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
+	/* The whole list (never more than XATTR_LIST_MAX), then filtered,
+	 * so the length asked for first is the length given after. */
+	list = malloc(XATTR_LIST_MAX);
+	if (!list) {
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
-	len = listxattr(fdpath(inode->fd, path), value, size);
+	len = listxattr(fdpath(inode->fd, path), list, XATTR_LIST_MAX);
 	if (len < 0)
 		fuse_reply_err(req, errno);
-	else if (size)
-		fuse_reply_buf(req, value, (size_t)len);
 	else
-		fuse_reply_xattr(req, (size_t)len);
-	free(value);
+		reply_value(req, list, drop_foreign(list, (size_t)len), size);
+	free(list);
 }
 
 /*
@@ -1274,6 +1307,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 						value, size));
 		return;
 	}
+	if (foreign_xattr(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (setxattr(fdpath(inode->fd, path), name, value, size, flags))
 		fuse_reply_err(req, errno);
 	else
@@ -1287,6 +1324,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	if (inode->url_of || state_is_own_attr(name)) {
 		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (foreign_xattr(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (removexattr(fdpath(inode->fd, path), name))

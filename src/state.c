@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <stdio.h>
@@ -134,18 +135,11 @@ int state_forget(int fd)
 	return err ? err : clear_result(fd);
 }
 
-/* @follow: the magic /proc/self/fd/N link must be followed; names in
- * the store must not be (a symlink's target is not ours to read). */
-static enum state_status status_from_path(const char *path, bool follow)
+/* A status attribute read into @value (@len < 0: not read). */
+static enum state_status status_read(const char *value, ssize_t len)
 {
-	char value[16];
 	enum state_status st;
-	ssize_t len;
 
-	if (follow)
-		len = getxattr(path, STATE_STATUS, value, sizeof(value));
-	else
-		len = lgetxattr(path, STATE_STATUS, value, sizeof(value));
 	if (len < 0 || state_status_parse(value, (size_t)len, &st))
 		return STATE_NONE;
 	return st;
@@ -153,9 +147,10 @@ static enum state_status status_from_path(const char *path, bool follow)
 
 enum state_status state_read_status(int fd)
 {
-	char path[FDPATH_MAX];
+	char path[FDPATH_MAX], value[16];
 
-	return status_from_path(fdpath(fd, path), true);
+	return status_read(value, getxattr(fdpath(fd, path), STATE_STATUS,
+					   value, sizeof(value)));
 }
 
 /*
@@ -189,21 +184,26 @@ static ssize_t getxattr_at(int dir_fd, const char *name, const char *attr,
 #endif
 }
 
-enum state_status state_read_status_at(int dir_fd, const char *name)
+ssize_t state_get_at(int dir_fd, const char *name, const char *attr,
+		     char *buf, size_t size)
 {
-	char path[FDPATH_MAX + 256 + 2], value[16];
-	enum state_status st;
+	char path[FDPATH_MAX + NAME_MAX + 2];
 	ssize_t len;
 
-	len = getxattr_at(dir_fd, name, STATE_STATUS, value, sizeof(value));
-	if (len == -ENOSYS) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dir_fd,
-			 name);
-		return status_from_path(path, false);
-	}
-	if (len < 0 || state_status_parse(value, (size_t)len, &st))
-		return STATE_NONE;
-	return st;
+	len = getxattr_at(dir_fd, name, attr, buf, size);
+	if (len != -ENOSYS)
+		return len;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dir_fd, name);
+	len = lgetxattr(path, attr, buf, size);
+	return len < 0 ? -errno : len;
+}
+
+enum state_status state_read_status_at(int dir_fd, const char *name)
+{
+	char value[16];
+
+	return status_read(value, state_get_at(dir_fd, name, STATE_STATUS,
+					       value, sizeof(value)));
 }
 
 ssize_t state_get(int fd, const char *attr, char *buf, size_t size)

@@ -57,6 +57,9 @@ enum state_status state_read_status_at(int dir_fd, const char *name);
  * length).  Returns the length or a negative errno.
  */
 ssize_t state_get(int fd, const char *attr, char *buf, size_t size);
+/* Same, for @name (never followed) in the directory behind @dir_fd. */
+ssize_t state_get_at(int dir_fd, const char *name, const char *attr,
+		     char *buf, size_t size);
 
 /*
  * The store's root carries "settled" between a clean unmount that left

@@ -39,38 +39,66 @@ static bool status_visible(enum state_status st)
 	       st == STATE_DONE;
 }
 
+/*
+ * Where a target's attributes are read: through its own descriptor, or,
+ * during a lookup, as @name in @dir_fd (getxattrat: no walk through
+ * /proc, which dominates listing a large directory).  A rename racing
+ * with the lookup can make the two differ; the next lookup is right.
+ */
+struct target_ref {
+	struct octofs_inode *inode;
+	int dir_fd;
+	const char *name;	/* NULL: use inode->fd */
+};
+
+static enum state_status ref_status(const struct target_ref *t)
+{
+	if (t->name)
+		return state_read_status_at(t->dir_fd, t->name);
+	return state_read_status(t->inode->fd);
+}
+
+static ssize_t ref_url(const struct target_ref *t, char *buf, size_t size)
+{
+	if (t->name)
+		return state_get_at(t->dir_fd, t->name, STATE_URL, buf, size);
+	return state_get(t->inode->fd, STATE_URL, buf, size);
+}
+
+static bool has_job(struct octofs *ctx, dev_t dev, ino_t ino)
+{
+	enum job_state js;
+
+	return queue_state(ctx->queue, dev, ino, &js) == 0;
+}
+
 bool url_files_visible(struct octofs *ctx, int dir_fd, const char *name,
 		       dev_t dev, ino_t ino)
 {
-	enum job_state js;
-
-	if (queue_state(ctx->queue, dev, ino, &js) == 0)
-		return true;
-	return status_visible(state_read_status_at(dir_fd, name));
+	return has_job(ctx, dev, ino) ||
+	       status_visible(state_read_status_at(dir_fd, name));
 }
 
-static bool inode_visible(struct octofs *ctx, struct octofs_inode *inode)
+static bool ref_visible(struct octofs *ctx, const struct target_ref *t)
 {
-	enum job_state js;
-
-	if (queue_state(ctx->queue, inode->dev, inode->ino, &js) == 0)
-		return true;
-	return status_visible(state_read_status(inode->fd));
+	return has_job(ctx, t->inode->dev, t->inode->ino) ||
+	       status_visible(ref_status(t));
 }
 
 /*
- * The regular file @name in @dir, if it has a sibling: its inode with one
- * of our references (no kernel lookup counted).
+ * The regular file @name in @dir names, if it has a sibling: its inode
+ * with one of our references (no kernel lookup counted), and its name
+ * in @base.
  */
 static int find_target(struct octofs *ctx, struct octofs_inode *dir,
-		       const char *name, struct octofs_inode **out)
+		       const char *name, struct octofs_inode **out,
+		       char base[NAME_MAX + 1])
 {
-	char base[NAME_MAX + 1];
-	struct octofs_inode *target;
+	struct target_ref t = { .dir_fd = dir->fd, .name = base };
 	struct stat st;
 	int fd, err;
 
-	if (!ctx->opts->url_files || !url_names_base(name, base, sizeof(base)))
+	if (!ctx->opts->url_files || !url_names_base(name, base, NAME_MAX + 1))
 		return -ENOENT;
 	fd = openat(dir->fd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -80,23 +108,23 @@ static int find_target(struct octofs *ctx, struct octofs_inode *dir,
 		close(fd);
 		return -ENOENT;
 	}
-	err = inode_lookup_fd(ctx->inodes, fd, &st, base, &target);
+	err = inode_lookup_fd(ctx->inodes, fd, &st, base, &t.inode);
 	if (err)
 		return err;
-	inode_ref(ctx->inodes, target);
-	inode_forget(ctx->inodes, target, 1);
-	if (!inode_visible(ctx, target)) {
-		inode_unref(ctx->inodes, target);
+	inode_ref(ctx->inodes, t.inode);
+	inode_forget(ctx->inodes, t.inode, 1);
+	if (!ref_visible(ctx, &t)) {
+		inode_unref(ctx->inodes, t.inode);
 		return -ENOENT;
 	}
-	*out = target;
+	*out = t.inode;
 	return 0;
 }
 
 /* The stored URL, as a NUL-terminated string; -ENODATA when none. */
-static int stored_url(struct octofs_inode *target, char *buf, size_t size)
+static int stored_url(const struct target_ref *t, char *buf, size_t size)
 {
-	ssize_t len = state_get(target->fd, STATE_URL, buf, size - 1);
+	ssize_t len = ref_url(t, buf, size - 1);
 
 	if (len < 0)
 		return (int)len;
@@ -104,16 +132,16 @@ static int stored_url(struct octofs_inode *target, char *buf, size_t size)
 	return 0;
 }
 
-int url_files_stat(struct octofs *ctx, struct octofs_inode *inode,
-		   struct stat *st)
+/* The sibling's stat; @visible when the caller has just checked. */
+static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
+			bool visible, struct stat *st)
 {
-	struct octofs_inode *target = inode->url_of;
+	struct octofs_inode *target = t->inode;
 	char url[STATE_VALUE_MAX];
-	enum job_state js;
 
 	if (fstatat(target->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
-	if (!inode_visible(ctx, target))
+	if (!visible && !ref_visible(ctx, t))
 		return -ENOENT;
 	st->st_ino = target->ino ^ URL_FILES_INO_BIT;
 	/* Read-only, and no more readable than the file it names: on a
@@ -122,34 +150,49 @@ int url_files_stat(struct octofs *ctx, struct octofs_inode *inode,
 	st->st_nlink = 1;
 	st->st_size = 0;
 	st->st_blocks = 0;
-	if (queue_state(ctx->queue, target->dev, target->ino, &js) &&
-	    !stored_url(target, url, sizeof(url)))
+	if (!has_job(ctx, target->dev, target->ino) &&
+	    !stored_url(t, url, sizeof(url)))
 		st->st_size = (off_t)strlen(url) + 1;
 	return 0;
+}
+
+int url_files_stat(struct octofs *ctx, struct octofs_inode *inode,
+		   struct stat *st)
+{
+	struct target_ref t = { .inode = inode->url_of };
+
+	return sibling_stat(ctx, &t, false, st);
 }
 
 int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 		     const char *name, struct fuse_entry_param *e)
 {
-	struct octofs_inode *target, *inode;
+	char base[NAME_MAX + 1];
+	struct target_ref t = { .dir_fd = dir->fd, .name = base };
+	struct octofs_inode *inode;
 	int err;
 
-	err = find_target(ctx, dir, name, &target);
+	err = find_target(ctx, dir, name, &t.inode, base);
 	if (err)
 		return err;
-	err = inode_lookup_url(ctx->inodes, target, &inode);
-	inode_unref(ctx->inodes, target);
-	if (err)
-		return err;
-	memset(e, 0, sizeof(*e));
-	err = url_files_stat(ctx, inode, &e->attr);
-	if (err) {
-		inode_forget(ctx->inodes, inode, 1);
-		return err;
+	err = inode_lookup_url(ctx->inodes, t.inode, &inode);
+	if (!err) {
+		memset(e, 0, sizeof(*e));
+		err = sibling_stat(ctx, &t, true, &e->attr);
+		if (err)
+			inode_forget(ctx->inodes, inode, 1);
 	}
-	/* No caching: the sibling comes and goes with the upload. */
+	inode_unref(ctx->inodes, t.inode);
+	if (err)
+		return err;
+	/*
+	 * The name is never cached: the sibling comes and goes with the
+	 * upload, so every path walk asks again.  The attributes this
+	 * answer carries are fresh, so they may serve the stat that
+	 * follows the walk (ls -l: one request per sibling, not two).
+	 */
 	e->ino = inode_id(ctx->inodes, inode);
-	e->attr_timeout = 0;
+	e->attr_timeout = ctx->timeout_s;
 	e->entry_timeout = 0;
 	return 0;
 }
@@ -257,7 +300,8 @@ static void answer_url(fuse_req_t req, struct octofs *ctx,
 		wait_done(&uw->waiter, NULL, -ETIMEDOUT);
 		return;
 	}
-	err = stored_url(target, url, sizeof(url));
+	err = stored_url(&(struct target_ref){ .inode = target }, url,
+			 sizeof(url));
 	if (err)
 		wait_done(&uw->waiter, NULL, err);
 	else
@@ -295,10 +339,11 @@ void url_files_getxattr(fuse_req_t req, struct octofs *ctx,
 int url_files_unlink(struct octofs *ctx, struct octofs_inode *dir,
 		     const char *name)
 {
+	char base[NAME_MAX + 1];
 	struct octofs_inode *target;
 	int err;
 
-	err = find_target(ctx, dir, name, &target);
+	err = find_target(ctx, dir, name, &target, base);
 	if (err)
 		return err;
 	err = queue_cancel_with(ctx->queue, target->dev, target->ino,

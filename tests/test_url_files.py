@@ -1,7 +1,9 @@
 """The virtual NAME.url siblings and the user.octofs.* attributes."""
+import ctypes
 import errno
 import os
 import stat
+import struct
 
 import pytest
 
@@ -113,6 +115,57 @@ def test_other_user_attributes_pass_through(mnt):
     assert "user.comment" in os.listxattr(mnt.path("a.txt"))
     os.removexattr(mnt.path("a.txt"), "user.comment")
     assert "user.comment" not in os.listxattr(mnt.store_path("a.txt"))
+
+
+FOREIGN = ("security.selinux", "system.posix_acl_access",
+           "system.posix_acl_default")
+
+
+def test_acls_and_labels_not_supported(mnt):
+    """The mount neither enforces POSIX ACLs nor takes SELinux labels
+    from the store, so it does not show or take them: "not supported",
+    as on a filesystem without them, while other names pass through."""
+    os.mkdir(mnt.path("d"))
+    write_file(mnt.path("d", "f"), b"f")
+    acl = struct.pack("<IHHIHHIHHI", 2, 0x01, 6, 0xffffffff, 0x04, 4,
+                      0xffffffff, 0x20, 4, 0xffffffff)
+    for name in ("d", "d/f"):
+        store = mnt.store_path(name)
+        os.setxattr(store, "security.selinux", b"system_u:object_r:x:s0")
+        os.setxattr(store, "system.posix_acl_access", acl)
+        os.setxattr(store, "user.kept", b"yes")
+        listed = os.listxattr(mnt.path(name))
+        assert "user.kept" in listed
+        assert not set(FOREIGN) & set(listed), listed
+        for attr in FOREIGN:
+            assert xattr_errno(mnt.path(name), attr) == errno.EOPNOTSUPP
+            if attr.endswith("_default") and name != "d":
+                continue    # the kernel refuses it first: EACCES
+            for call in (lambda p: os.setxattr(p, attr, acl),
+                         lambda p: os.removexattr(p, attr)):
+                with pytest.raises(OSError) as e:
+                    call(mnt.path(name))
+                assert e.value.errno == errno.EOPNOTSUPP
+        assert os.getxattr(mnt.store_path(name), "security.selinux")
+    for attr in FOREIGN:
+        assert xattr_errno(mnt.path("d", "f.url"), attr) == errno.EOPNOTSUPP
+
+
+def test_listxattr_length_is_the_filtered_list(mnt):
+    """listxattr(path, NULL, 0) gives the length of the list it then
+    returns, with the unsupported names left out."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    write_file(mnt.path("a"), b"a")
+    os.setxattr(mnt.store_path("a"), "security.selinux", b"label")
+    os.setxattr(mnt.store_path("a"), "user.one", b"1")
+    path = mnt.path("a").encode()
+    size = libc.listxattr(path, None, 0)
+    assert size > 0, os.strerror(ctypes.get_errno())
+    buf = ctypes.create_string_buffer(size)
+    assert libc.listxattr(path, buf, size) == size
+    names = buf.raw.split(b"\0")[:-1]
+    assert b"user.one" in names
+    assert b"security.selinux" not in names
 
 
 def test_state_kept_in_store(mnt, server):
