@@ -111,6 +111,7 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 		log_warn("cannot record state of %s: %s", name,
 			 strerror(-err));
 	queue_job_put(ctx->queue, job);
+	url_files_changed(ctx, inode->dev, inode->ino);
 }
 
 static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
@@ -277,7 +278,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	int err;
 
 	if (inode->url_of)
-		err = url_files_stat(ctx, inode, &st);
+		err = url_files_getattr(ctx, inode, fi != NULL, &st);
 	else
 		err = stat_fd(ctx, inode->fd, &st);
 	if (err)
@@ -365,8 +366,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int err = 0;
 
 	if (inode->url_of) {
-		fuse_reply_err(req, (to_set & FUSE_SET_ATTR_SIZE) ?
-				    EACCES : EPERM);
+		err = (to_set & FUSE_SET_ATTR_SIZE) ? -EACCES : -EPERM;
+		reply_status(req, url_files_check(ctx, inode, err));
 		return;
 	}
 	if (to_set & FUSE_SET_ATTR_MODE)
@@ -605,6 +606,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	cancel_if_last(ctx, &st);
+	url_files_changed(ctx, st.st_dev, st.st_ino);
 	fuse_reply_err(req, 0);
 }
 
@@ -676,25 +678,31 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct octofs *ctx = ctx_of(req);
 	struct octofs_inode *dir = dir_of(req, parent);
 	struct octofs_inode *newdir;
-	struct stat victim;
-	bool replaces;
+	struct stat moved, victim;
+	bool had_moved, had_victim;
 
 	if (!dir)
 		return;
 	newdir = dir_of(req, newparent);
 	if (!newdir)
 		return;
-	replaces = !(flags & RENAME_EXCHANGE) &&
-		   !fstatat(newdir->fd, newname, &victim, AT_SYMLINK_NOFOLLOW);
+	had_moved = !fstatat(dir->fd, name, &moved, AT_SYMLINK_NOFOLLOW);
+	had_victim = !fstatat(newdir->fd, newname, &victim,
+			      AT_SYMLINK_NOFOLLOW);
 	if (renameat2(dir->fd, name, newdir->fd, newname, flags)) {
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if (replaces)
+	if (had_victim && !(flags & RENAME_EXCHANGE))
 		cancel_if_last(ctx, &victim);
 	renamed(ctx, newdir, name, newname);
 	if (flags & RENAME_EXCHANGE)
 		renamed(ctx, dir, newname, name);
+	/* Siblings under the old names now show something else. */
+	if (had_moved)
+		url_files_changed(ctx, moved.st_dev, moved.st_ino);
+	if (had_victim)
+		url_files_changed(ctx, victim.st_dev, victim.st_ino);
 	fuse_reply_err(req, 0);
 }
 
@@ -745,7 +753,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, err;
 
 	if (inode->url_of) {
-		url_files_open(req, inode, fi);
+		url_files_open(req, ctx, inode, fi);
 		return;
 	}
 	/*
@@ -1215,7 +1223,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (inode->url_of) {
-		fuse_reply_err(req, ENODATA);
+		reply_status(req, url_files_check(ctx, inode, -ENODATA));
 		return;
 	}
 	if (!strcmp(name, STATE_URL) && inode->type == S_IFREG) {
@@ -1254,7 +1262,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t len;
 
 	if (inode->url_of) {
-		reply_value(req, "", 0, size);
+		if (url_files_check(ctx_of(req), inode, 0))
+			fuse_reply_err(req, ESTALE);
+		else
+			reply_value(req, "", 0, size);
 		return;
 	}
 	/* The whole list (never more than XATTR_LIST_MAX), then filtered,
@@ -1340,9 +1351,11 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	char path[FDPATH_MAX];
+	int err;
 
 	if (inode->url_of) {
-		fuse_reply_err(req, (mask & (W_OK | X_OK)) ? EACCES : 0);
+		err = (mask & (W_OK | X_OK)) ? -EACCES : 0;
+		reply_status(req, url_files_check(ctx_of(req), inode, err));
 		return;
 	}
 	if (faccessat(AT_FDCWD, fdpath(inode->fd, path), mask, 0))

@@ -116,16 +116,17 @@ fuse_ino_t inode_id(struct inode_table *t, struct octofs_inode *inode)
 	return (fuse_ino_t)(uintptr_t)inode;
 }
 
+/* The real inode @dev/@ino; t->lock held. */
 static struct octofs_inode *find(struct inode_table *t, dev_t dev,
-				 ino_t ino, bool virtual)
+				 ino_t ino)
 {
 	struct octofs_inode *inode;
 
-	if (!virtual && dev == t->root.dev && ino == t->root.ino)
+	if (dev == t->root.dev && ino == t->root.ino)
 		return &t->root;
-	inode = t->buckets[bucket_of(t, dev, ino, virtual)];
+	inode = t->buckets[bucket_of(t, dev, ino, false)];
 	while (inode && (inode->dev != dev || inode->ino != ino ||
-			 !!inode->url_of != virtual))
+			 inode->url_of))
 		inode = inode->hash_next;
 	return inode;
 }
@@ -173,7 +174,7 @@ int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
 	struct octofs_inode *inode;
 
 	pthread_mutex_lock(&t->lock);
-	inode = find(t, st->st_dev, st->st_ino, false);
+	inode = find(t, st->st_dev, st->st_ino);
 	if (inode) {
 		inode->nlookup++;
 		pthread_mutex_unlock(&t->lock);
@@ -200,30 +201,56 @@ int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
 }
 
 int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
+		     struct octofs_inode *dir, const char *name,
 		     struct octofs_inode **out)
 {
 	struct octofs_inode *inode;
-	struct stat st = { .st_mode = S_IFREG };
+	struct stat st = { .st_mode = S_IFREG, .st_dev = target->dev,
+			   .st_ino = target->ino };
 
 	pthread_mutex_lock(&t->lock);
-	inode = find(t, target->dev, target->ino, true);
+	inode = t->buckets[bucket_of(t, target->dev, target->ino, true)];
+	while (inode && (inode->url_of != target || inode->url_dir != dir ||
+			 strcmp(inode->name, name)))
+		inode = inode->hash_next;
 	if (!inode) {
 		inode = calloc(1, sizeof(*inode));
-		if (!inode) {
+		if (inode)
+			inode->name = strdup(name);
+		if (!inode || !inode->name) {
 			pthread_mutex_unlock(&t->lock);
+			free(inode);
 			return -ENOMEM;
 		}
-		st.st_dev = target->dev;
-		st.st_ino = target->ino;
 		init_inode(inode, -1, &st);
 		inode->url_of = target;
+		inode->url_dir = dir;
 		target->refs++;
+		dir->refs++;
 		insert(t, inode);
 	}
 	inode->nlookup++;
 	pthread_mutex_unlock(&t->lock);
 	*out = inode;
 	return 0;
+}
+
+size_t inode_urls_of(struct inode_table *t, dev_t dev, ino_t ino,
+		     struct octofs_inode **out, size_t max)
+{
+	struct octofs_inode *inode;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (inode = t->buckets[bucket_of(t, dev, ino, true)];
+	     inode && n < max; inode = inode->hash_next) {
+		if (inode->url_of && inode->dev == dev && inode->ino == ino) {
+			inode->refs++;
+			out[n++] = inode;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 static void unhash(struct inode_table *t, struct octofs_inode *inode)
@@ -240,20 +267,26 @@ static void unhash(struct inode_table *t, struct octofs_inode *inode)
 
 /*
  * Free @inode if nobody refers to it any more; t->lock held.  A virtual
- * file's reference on its target may free that one too.
+ * file's references on its file and directory may free those too.
  */
 static void maybe_free_locked(struct inode_table *t,
 			      struct octofs_inode *inode)
 {
-	struct octofs_inode *target;
+	struct octofs_inode *target, *dir;
 
-	while (inode && inode != &t->root && !inode->nlookup && !inode->refs) {
-		target = inode->url_of;
-		unhash(t, inode);
-		free_inode(inode);
-		if (target)
-			target->refs--;
-		inode = target;
+	if (inode == &t->root || inode->nlookup || inode->refs)
+		return;
+	target = inode->url_of;
+	dir = inode->url_dir;
+	unhash(t, inode);
+	free_inode(inode);
+	if (target) {
+		target->refs--;
+		maybe_free_locked(t, target);
+	}
+	if (dir) {
+		dir->refs--;
+		maybe_free_locked(t, dir);
 	}
 }
 

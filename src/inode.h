@@ -5,8 +5,8 @@
  * found again by (st_dev, st_ino), so hard links share it and the store's
  * own inode numbers are reported.  A virtual NAME.url file has an inode of
  * its own that points at (and holds a reference on) the file it belongs
- * to.  The FUSE node id is the struct's address; the root is
- * FUSE_ROOT_ID.
+ * to, and on the directory it was found in.  The FUSE node id is the
+ * struct's address; the root is FUSE_ROOT_ID.
  */
 #ifndef OCTOFS_INODE_H
 #define OCTOFS_INODE_H
@@ -23,7 +23,9 @@ struct octofs_inode {
 	dev_t dev;
 	ino_t ino;
 	mode_t type;		/* S_IFMT bits of the stored file */
-	struct octofs_inode *url_of;	/* virtual NAME.url: its file */
+	struct octofs_inode *url_of;	/* virtual NAME.url: its file, */
+	struct octofs_inode *url_dir;	/* the directory and the name */
+					/* (in name) it was found under */
 
 	/* Guarded by the table's lock. */
 	uint64_t nlookup;	/* the kernel's references */
@@ -54,9 +56,20 @@ fuse_ino_t inode_id(struct inode_table *t, struct octofs_inode *inode);
 int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
 		    const char *name, struct octofs_inode **out);
 
-/* The same for the virtual NAME.url file of @target. */
+/*
+ * The same for the virtual file of @target found as the sibling of @name
+ * in @dir: one per name, so that each name can be checked on its own.
+ */
 int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
+		     struct octofs_inode *dir, const char *name,
 		     struct octofs_inode **out);
+
+/*
+ * Up to @max virtual files of the file @dev/@ino, each with one of our
+ * references (inode_unref() them).  Returns how many.
+ */
+size_t inode_urls_of(struct inode_table *t, dev_t dev, ino_t ino,
+		     struct octofs_inode **out, size_t max);
 
 /* The kernel dropped @n lookups. */
 void inode_forget(struct inode_table *t, struct octofs_inode *inode,

@@ -30,6 +30,7 @@
 #include "opts.h"
 #include "queue.h"
 #include "resume.h"
+#include "url_files.h"
 #include "state.h"
 #include "worker.h"
 
@@ -195,6 +196,13 @@ static int add_mount_options(struct startup *s)
 	return fuse_opt_add_arg(&s->args, opt);
 }
 
+static void set_notify(struct startup *s, struct fuse_session *se)
+{
+	pthread_mutex_lock(&s->ctx.notify_lock);
+	s->ctx.notify_se = se;
+	pthread_mutex_unlock(&s->ctx.notify_lock);
+}
+
 static int mount_fs(struct startup *s)
 {
 	if (add_mount_options(s))
@@ -209,6 +217,7 @@ static int mount_fs(struct startup *s)
 	if (fuse_session_mount(s->ctx.se, s->mount_path))
 		return -1;
 	s->mounted = true;
+	set_notify(s, s->ctx.se);
 	return 0;
 }
 
@@ -216,6 +225,12 @@ static int mount_fs(struct startup *s)
 static int store_fd(struct startup *s)
 {
 	return inode_get(s->ctx.inodes, FUSE_ROOT_ID)->fd;
+}
+
+/* A URL appeared, or a sibling is to vanish: the kernel asks again. */
+static void upload_ended(void *arg, dev_t dev, ino_t ino)
+{
+	url_files_changed(arg, dev, ino);
 }
 
 static int start_threads(struct startup *s)
@@ -232,6 +247,7 @@ static int start_threads(struct startup *s)
 		log_error("cannot create the upload queue");
 		return -1;
 	}
+	queue_on_retire(s->ctx.queue, upload_ended, &s->ctx);
 	s->ctx.workers = worker_pool_start(&s->ctx);
 	if (!s->ctx.workers)
 		return -1;
@@ -336,6 +352,7 @@ static void stop_uploads(struct startup *s)
  */
 static void teardown(struct startup *s)
 {
+	set_notify(s, NULL);
 	if (s->mounted)
 		fuse_session_unmount(s->ctx.se);
 	stop_uploads(s);
@@ -346,6 +363,7 @@ static void teardown(struct startup *s)
 	if (s->curl)
 		curl_global_cleanup();
 	inode_table_free(s->ctx.inodes);
+	pthread_mutex_destroy(&s->ctx.notify_lock);
 	ignore_set_free(s->ignore);
 	mime_table_free(s->mime);
 	free(s->store_path);
@@ -373,6 +391,7 @@ int main(int argc, char *argv[])
 	int res = 1;
 
 	limit_arenas();
+	pthread_mutex_init(&s.ctx.notify_lock, NULL);
 	if (parse_all(&s))
 		goto out;
 	if (s.opts.show_help) {

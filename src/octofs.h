@@ -5,6 +5,7 @@
 #ifndef OCTOFS_OCTOFS_H
 #define OCTOFS_OCTOFS_H
 
+#include <pthread.h>
 #include <fuse_lowlevel.h>
 
 struct octofs_opts;
@@ -22,6 +23,10 @@ struct octofs {
 	const struct mime_table *mime;
 	const struct ignore_set *ignore;
 	struct fuse_session *se;
+	/* Cache invalidations go to notify_se: set once mounted, NULL
+	 * again before the unmount closes its descriptor. */
+	pthread_mutex_t notify_lock;
+	struct fuse_session *notify_se;
 	double timeout_s;		/* kernel entry/attribute cache */
 	unsigned int max_write;		/* bytes; set once in FUSE init */
 };

@@ -64,6 +64,8 @@ struct octofs_queue {
 	bool stopping;
 
 	unsigned long settle_ms;	/* immutable: delay after a submit */
+	queue_retire_fn retired;	/* set before the workers start */
+	void *retired_arg;
 };
 
 static void now_mono(struct timespec *ts)
@@ -583,10 +585,19 @@ static void release_claim(struct octofs_queue *q, struct octofs_job *job)
 		run_append(q, job);
 }
 
+void queue_on_retire(struct octofs_queue *q, queue_retire_fn fn, void *arg)
+{
+	q->retired = fn;
+	q->retired_arg = arg;
+}
+
 static void finish(struct octofs_queue *q, struct octofs_job *job,
 		   uint64_t gen, const char *url, int err)
 {
 	struct queue_waiter *w = NULL;
+	dev_t dev = job->dev;
+	ino_t ino = job->ino;
+	bool retired = false;
 
 	pthread_mutex_lock(&q->lock);
 	if (!job->dead && atomic_load(&job->generation) == gen) {
@@ -597,11 +608,14 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 		else
 			q->done++;
 		w = retire_job(q, job);
+		retired = true;
 	} else {
 		release_claim(q, job);
 	}
 	job_unref_locked(job);
 	pthread_mutex_unlock(&q->lock);
+	if (retired && q->retired)
+		q->retired(q->retired_arg, dev, ino);
 	answer_waiters(w, url, err);
 }
 

@@ -156,12 +156,59 @@ static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
 	return 0;
 }
 
-int url_files_stat(struct octofs *ctx, struct octofs_inode *inode,
-		   struct stat *st)
+/*
+ * Is @inode (a virtual file) still what its name shows: its file still at
+ * the name it was found under, no real file in its place, and the file
+ * still showing a sibling?  The kernel
+ * keeps the name and its attributes for a while; whatever can change
+ * them invalidates the attributes (url_files_changed()), so the next
+ * use of the name asks here.
+ */
+static bool still_current(struct octofs *ctx, struct octofs_inode *inode)
 {
-	struct target_ref t = { .inode = inode->url_of };
+	struct target_ref t = { .inode = inode->url_of,
+				.dir_fd = inode->url_dir->fd,
+				.name = inode->name };
+	char sibling[NAME_MAX + 1];
+	struct stat st;
 
-	return sibling_stat(ctx, &t, false, st);
+	if (fstatat(t.dir_fd, t.name, &st, AT_SYMLINK_NOFOLLOW) ||
+	    !S_ISREG(st.st_mode) || st.st_dev != t.inode->dev ||
+	    st.st_ino != t.inode->ino)
+		return false;
+	/* A real file that took the sibling's name in the store wins. */
+	if (!url_names_sibling(t.name, sibling, sizeof(sibling)) ||
+	    !fstatat(t.dir_fd, sibling, &st, AT_SYMLINK_NOFOLLOW))
+		return false;
+	return ref_visible(ctx, &t);
+}
+
+/*
+ * -ESTALE when @inode no longer is what its name shows: the system call
+ * that came by that name walks the path again (LOOKUP_REVAL) and finds
+ * what is there now, the real file that took the name or nothing.
+ */
+int url_files_check(struct octofs *ctx, struct octofs_inode *inode,
+		    int otherwise)
+{
+	return still_current(ctx, inode) ? otherwise : -ESTALE;
+}
+
+int url_files_getattr(struct octofs *ctx, struct octofs_inode *inode,
+		      bool by_fd, struct stat *st)
+{
+	struct target_ref t = { .inode = inode->url_of,
+				.dir_fd = inode->url_dir->fd,
+				.name = inode->name };
+
+	/* An open file keeps answering for as long as its file exists. */
+	if (by_fd) {
+		t.name = NULL;
+		return sibling_stat(ctx, &t, false, st);
+	}
+	if (!still_current(ctx, inode))
+		return -ESTALE;
+	return sibling_stat(ctx, &t, true, st);
 }
 
 int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
@@ -175,7 +222,7 @@ int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 	err = find_target(ctx, dir, name, &t.inode, base);
 	if (err)
 		return err;
-	err = inode_lookup_url(ctx->inodes, t.inode, &inode);
+	err = inode_lookup_url(ctx->inodes, t.inode, dir, base, &inode);
 	if (!err) {
 		memset(e, 0, sizeof(*e));
 		err = sibling_stat(ctx, &t, true, &e->attr);
@@ -185,21 +232,44 @@ int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 	inode_unref(ctx->inodes, t.inode);
 	if (err)
 		return err;
-	/*
-	 * The name is never cached: the sibling comes and goes with the
-	 * upload, so every path walk asks again.  The attributes this
-	 * answer carries are fresh, so they may serve the stat that
-	 * follows the walk (ls -l: one request per sibling, not two).
-	 */
+	/* Cached like any name: see still_current(). */
 	e->ino = inode_id(ctx->inodes, inode);
 	e->attr_timeout = ctx->timeout_s;
-	e->entry_timeout = 0;
+	e->entry_timeout = ctx->timeout_s;
 	return 0;
 }
 
-void url_files_open(fuse_req_t req, struct octofs_inode *inode,
-		    struct fuse_file_info *fi)
+/* Most names of one file a change is told to at once; see below. */
+#define CHANGED_MAX 16
+
+void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino)
 {
+	struct octofs_inode *urls[CHANGED_MAX];
+	size_t n, i;
+
+	n = inode_urls_of(ctx->inodes, dev, ino, urls, CHANGED_MAX);
+	pthread_mutex_lock(&ctx->notify_lock);
+	for (i = 0; i < n; i++) {
+		/* Attributes only: never blocks, needs no lock the kernel
+		 * may hold while it waits for us.  -ENOENT: the kernel
+		 * already forgot the name. */
+		if (ctx->notify_se)
+			fuse_lowlevel_notify_inval_inode(
+				ctx->notify_se,
+				inode_id(ctx->inodes, urls[i]), -1, 0);
+	}
+	pthread_mutex_unlock(&ctx->notify_lock);
+	for (i = 0; i < n; i++)
+		inode_unref(ctx->inodes, urls[i]);
+}
+
+void url_files_open(fuse_req_t req, struct octofs *ctx,
+		    struct octofs_inode *inode, struct fuse_file_info *fi)
+{
+	if (!still_current(ctx, inode)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EACCES);
 		return;
@@ -348,6 +418,7 @@ int url_files_unlink(struct octofs *ctx, struct octofs_inode *dir,
 		return err;
 	err = queue_cancel_with(ctx->queue, target->dev, target->ino,
 				state_forget_fd, &target->fd);
+	url_files_changed(ctx, target->dev, target->ino);
 	inode_unref(ctx->inodes, target);
 	return err;
 }

@@ -30,13 +30,29 @@ bool url_files_visible(struct octofs *ctx, int dir_fd, const char *name,
 int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 		     const char *name, struct fuse_entry_param *e);
 
-/* Attributes of a virtual file: 0444, size of the URL line when known. */
-int url_files_stat(struct octofs *ctx, struct octofs_inode *inode,
-		   struct stat *st);
+/*
+ * Attributes of a virtual file: 0444, size of the URL line when known.
+ * By name (@by_fd false): -ESTALE if the name no longer shows this file.
+ */
+int url_files_getattr(struct octofs *ctx, struct octofs_inode *inode,
+		      bool by_fd, struct stat *st);
+
+/* -ESTALE if @inode's name no longer shows it (see getattr), else
+ * @otherwise. */
+int url_files_check(struct octofs *ctx, struct octofs_inode *inode,
+		    int otherwise);
+
+/*
+ * What the virtual files of the file @dev/@ino show may have changed (its
+ * upload state, or one of its names): make the kernel ask again.  Call it
+ * before the change can be seen through the mount, e.g. before replying
+ * to the request that made it.
+ */
+void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino);
 
 /* open, read and unlink of a virtual file; they reply to @req. */
-void url_files_open(fuse_req_t req, struct octofs_inode *inode,
-		    struct fuse_file_info *fi);
+void url_files_open(fuse_req_t req, struct octofs *ctx,
+		    struct octofs_inode *inode, struct fuse_file_info *fi);
 void url_files_read(fuse_req_t req, struct octofs *ctx,
 		    struct octofs_inode *inode, size_t size, off_t off);
 /* Forget the URL of @name's file: 0, or -ENOENT when it has no sibling. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -427,6 +428,66 @@ static void test_cancel_with(void)
 	queue_free(q);
 }
 
+/* The retire hook: after the job is gone, before the waiters hear. */
+struct retire_probe {
+	struct octofs_queue *q;
+	struct probe *waiter;
+	int calls;
+	ino_t ino;
+	bool had_job;
+	int waiter_calls;
+};
+
+static void retire_fn(void *arg, dev_t dev, ino_t ino)
+{
+	struct retire_probe *p = arg;
+	enum job_state js;
+
+	p->calls++;
+	p->ino = ino;
+	p->had_job = !queue_state(p->q, dev, ino, &js);
+	pthread_mutex_lock(&p->waiter->lock);
+	p->waiter_calls = p->waiter->calls;
+	pthread_mutex_unlock(&p->waiter->lock);
+}
+
+static void test_retire_hook(void)
+{
+	struct octofs_queue *q = queue_new(0);
+	struct probe w;
+	struct retire_probe p = { .q = q, .waiter = &w };
+	struct octofs_job *job;
+	uint64_t gen;
+
+	probe_init(&w);
+	queue_on_retire(q, retire_fn, &p);
+	queue_job_put(q, hold(q, 97, "r"));
+	queue_submit(q, 1, 97, NULL);
+	is_int(queue_wait(q, 1, 97, &w.w, 10000), 0, "a reader waits");
+	job = queue_pop(q, &gen);
+	queue_retry(q, job, gen, 0);
+	is_int(p.calls, 0, "a retry does not retire");
+	job = queue_pop(q, &gen);
+	queue_done(q, job, gen, "https://x/r");
+	is_int(p.calls, 1, "done retires once");
+	is_int((int)p.ino, 97, "with the file's inode");
+	ok(!p.had_job, "after the job is gone");
+	is_int(p.waiter_calls, 0, "before the reader is answered");
+	is_int(probe_wait(&w, 2000), 1, "then the reader is answered");
+
+	queue_job_put(q, hold(q, 98, "s"));
+	queue_submit(q, 1, 98, NULL);
+	job = queue_pop(q, &gen);
+	queue_job_put(q, hold(q, 98, "s"));	/* overtaken meanwhile */
+	queue_failed(q, job, gen);
+	is_int(p.calls, 1, "an overtaken upload does not retire");
+	queue_submit(q, 1, 98, NULL);
+	job = queue_pop(q, &gen);
+	queue_failed(q, job, gen);
+	is_int(p.calls, 2, "failing for good retires");
+	queue_free(q);
+}
+
 int main(void)
 {
 	devnull = open("/dev/null", O_RDONLY);
@@ -441,6 +502,7 @@ int main(void)
 	test_resume();
 	test_settle();
 	test_cancel_with();
+	test_retire_hook();
 	close(devnull);
 	return tap_done();
 }
