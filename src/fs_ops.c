@@ -28,13 +28,13 @@
 #include "fs_ops.h"
 #include "ignore.h"
 #include "inode.h"
+#include "listing.h"
 #include "log.h"
 #include "octofs.h"
 #include "opts.h"
 #include "queue.h"
 #include "state.h"
 #include "url_files.h"
-#include "url_names.h"
 
 /* The largest write request we ask the kernel for (max_write). */
 #define MAX_WRITE_BYTES (1024 * 1024)
@@ -47,18 +47,10 @@ struct open_file {
 	bool writer;		/* opened for writing: counted in writers */
 };
 
-/* An open directory: a snapshot of its entries, taken at offset 0. */
-struct dir_entry {
-	ino_t ino;
-	unsigned char type;
-	char *name;
-};
-
+/* An open directory: its listing, taken at offset 0. */
 struct dir_handle {
 	DIR *dp;
-	struct dir_entry *entries;
-	size_t count;
-	size_t cap;
+	struct listing list;
 };
 
 static struct octofs *ctx_of(fuse_req_t req)
@@ -927,13 +919,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 /* Directories. */
 static void dir_handle_free(struct dir_handle *d)
 {
-	size_t i;
-
 	if (!d)
 		return;
-	for (i = 0; i < d->count; i++)
-		free(d->entries[i].name);
-	free(d->entries);
+	listing_clear(&d->list);
 	if (d->dp)
 		closedir(d->dp);
 	free(d);
@@ -970,81 +958,6 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static int add_entry(struct dir_handle *d, const char *name, ino_t ino,
-		     unsigned char type)
-{
-	struct dir_entry *grown;
-
-	if (d->count == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-
-		grown = realloc(d->entries, cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		d->entries = grown;
-		d->cap = cap;
-	}
-	d->entries[d->count].name = strdup(name);
-	if (!d->entries[d->count].name)
-		return -ENOMEM;
-	d->entries[d->count].ino = ino;
-	d->entries[d->count].type = type;
-	d->count++;
-	return 0;
-}
-
-/* Add NAME.url after NAME when the file has one and no real file wins. */
-static int add_sibling(struct octofs *ctx, struct octofs_inode *dir,
-		       struct dir_handle *d, const struct dirent *de)
-{
-	char sibling[NAME_MAX + 1];
-	struct stat st;
-
-	if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-		return 0;
-	if (!url_names_sibling(de->d_name, sibling, sizeof(sibling)))
-		return 0;
-	if (!fstatat(dir->fd, sibling, &st, AT_SYMLINK_NOFOLLOW))
-		return 0;
-	if (de->d_type == DT_UNKNOWN &&
-	    (fstatat(dir->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-	     !S_ISREG(st.st_mode)))
-		return 0;
-	if (!url_files_visible(ctx, dir->fd, de->d_name, dir->dev, de->d_ino))
-		return 0;
-	return add_entry(d, sibling, de->d_ino ^ (1ULL << 63), DT_REG);
-}
-
-static void clear_entries(struct dir_handle *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->count; i++)
-		free(d->entries[i].name);
-	d->count = 0;
-}
-
-static int snapshot(struct octofs *ctx, struct octofs_inode *dir,
-		    struct dir_handle *d)
-{
-	struct dirent *de;
-	int err = 0;
-
-	clear_entries(d);
-	rewinddir(d->dp);
-	for (;;) {
-		errno = 0;
-		de = readdir(d->dp);
-		if (!de)
-			return errno ? -errno : 0;
-		err = add_entry(d, de->d_name, de->d_ino, de->d_type);
-		if (!err && ctx->opts->url_files)
-			err = add_sibling(ctx, dir, d, de);
-		if (err)
-			return err;
-	}
-}
-
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
@@ -1055,7 +968,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	int err;
 
 	if (off == 0) {
-		err = snapshot(ctx_of(req), ino_of(req, ino), d);
+		err = listing_take(&d->list, ctx_of(req), ino_of(req, ino),
+				   d->dp);
 		if (err) {
 			reply_status(req, err);
 			return;
@@ -1066,12 +980,13 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (i = (size_t)off; i < d->count; i++) {
-		st.st_ino = d->entries[i].ino;
-		st.st_mode = (mode_t)d->entries[i].type << 12;
+	for (i = (size_t)off; i < d->list.count; i++) {
+		const struct listing_entry *e = &d->list.entries[i];
+
+		st.st_ino = e->ino;
+		st.st_mode = (mode_t)e->type << 12;
 		ent_size = fuse_add_direntry(req, buf + used, size - used,
-					     d->entries[i].name, &st,
-					     (off_t)i + 1);
+					     e->name, &st, (off_t)i + 1);
 		if (ent_size > size - used)
 			break;
 		used += ent_size;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "inode.h"
@@ -23,6 +24,7 @@ struct inode_table {
 	struct octofs_inode **buckets;
 	size_t n_buckets;
 	size_t n_inodes;
+	uint32_t sibling_epoch;	/* bumped by every inode_sibling_reset() */
 };
 
 static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
@@ -311,6 +313,59 @@ void inode_unref(struct inode_table *t, struct octofs_inode *inode)
 	pthread_mutex_lock(&t->lock);
 	inode->refs--;
 	maybe_free_locked(t, inode);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* A millisecond clock for the sibling cache; it wraps after 49 days. */
+static uint32_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000 +
+			  (uint64_t)ts.tv_nsec / 1000000);
+}
+
+enum inode_sibling inode_sibling_get(struct inode_table *t, dev_t dev,
+				     ino_t ino, uint32_t max_ms,
+				     uint32_t *gen)
+{
+	enum inode_sibling sibling = INODE_SIBLING_UNKNOWN;
+	struct octofs_inode *inode;
+
+	pthread_mutex_lock(&t->lock);
+	inode = find(t, dev, ino);
+	*gen = t->sibling_epoch;
+	if (inode && inode->sibling &&
+	    now_ms() - inode->sibling_ms <= max_ms)
+		sibling = inode->sibling;
+	pthread_mutex_unlock(&t->lock);
+	return sibling;
+}
+
+void inode_sibling_set(struct inode_table *t, dev_t dev, ino_t ino,
+		       uint32_t gen, enum inode_sibling sibling)
+{
+	struct octofs_inode *inode;
+
+	pthread_mutex_lock(&t->lock);
+	inode = find(t, dev, ino);
+	if (inode && t->sibling_epoch == gen) {
+		inode->sibling = (unsigned char)sibling;
+		inode->sibling_ms = now_ms();
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino)
+{
+	struct octofs_inode *inode;
+
+	pthread_mutex_lock(&t->lock);
+	t->sibling_epoch++;
+	inode = find(t, dev, ino);
+	if (inode)
+		inode->sibling = INODE_SIBLING_UNKNOWN;
 	pthread_mutex_unlock(&t->lock);
 }
 

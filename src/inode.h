@@ -19,24 +19,26 @@
 
 struct octofs_inode {
 	/* Immutable after creation. */
-	int fd;			/* O_PATH; -1 for a virtual file */
 	dev_t dev;
 	ino_t ino;
-	mode_t type;		/* S_IFMT bits of the stored file */
 	struct octofs_inode *url_of;	/* virtual NAME.url: its file, */
 	struct octofs_inode *url_dir;	/* the directory and the name */
 					/* (in name) it was found under */
+	int fd;			/* O_PATH; -1 for a virtual file */
+	mode_t type;		/* S_IFMT bits of the stored file */
 
 	/* Guarded by the table's lock. */
 	uint64_t nlookup;	/* the kernel's references */
-	unsigned int refs;	/* ours: virtual files, open operations */
 	struct octofs_inode *hash_next;
+	unsigned int refs;	/* ours: virtual files, open operations */
+	uint32_t sibling_ms;	/* when sibling was learnt */
+	unsigned char sibling;	/* 0 unknown, 1 none, 2 shown */
 
 	/* Guarded by lock. */
-	pthread_mutex_t lock;
-	char *name;		/* last name it was seen under */
-	unsigned int writers;	/* open handles with write access */
 	bool dirty;		/* modified since its upload was submitted */
+	unsigned int writers;	/* open handles with write access */
+	char *name;		/* last name it was seen under */
+	pthread_mutex_t lock;
 };
 
 struct inode_table;
@@ -78,6 +80,26 @@ void inode_forget(struct inode_table *t, struct octofs_inode *inode,
 /* Our own references, e.g. while a virtual file waits. */
 void inode_ref(struct inode_table *t, struct octofs_inode *inode);
 void inode_unref(struct inode_table *t, struct octofs_inode *inode);
+
+/*
+ * Whether the regular file @dev/@ino shows a NAME.url sibling, as last
+ * learnt and for at most @max_ms since: INODE_SIBLING_UNKNOWN when not
+ * known (or the file has no inode here).  @gen receives the value to hand
+ * to inode_sibling_set(), which keeps what was learnt only if no
+ * inode_sibling_reset() of any file came in between: every change is
+ * followed by a reset, so nothing learnt before a change survives it.
+ */
+enum inode_sibling {
+	INODE_SIBLING_UNKNOWN,
+	INODE_SIBLING_NONE,
+	INODE_SIBLING_SHOWN,
+};
+enum inode_sibling inode_sibling_get(struct inode_table *t, dev_t dev,
+				     ino_t ino, uint32_t max_ms,
+				     uint32_t *gen);
+void inode_sibling_set(struct inode_table *t, dev_t dev, ino_t ino,
+		       uint32_t gen, enum inode_sibling sibling);
+void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino);
 
 /* Remember the name the inode was last seen under (best effort). */
 void inode_set_name(struct octofs_inode *inode, const char *name);

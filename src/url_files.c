@@ -33,6 +33,11 @@ struct url_wait {
 	off_t off;
 };
 
+ino_t url_files_ino(ino_t ino)
+{
+	return ino ^ URL_FILES_INO_BIT;
+}
+
 static bool status_visible(enum state_status st)
 {
 	return st == STATE_QUEUED || st == STATE_UPLOADING ||
@@ -72,11 +77,27 @@ static bool has_job(struct octofs *ctx, dev_t dev, ino_t ino)
 	return queue_state(ctx->queue, dev, ino, &js) == 0;
 }
 
+/*
+ * Listings ask this of every file, and reading each one's status would
+ * cost a system call per file: what was learnt is kept with the file's
+ * inode for as long as the kernel keeps attributes, and every change is
+ * followed by url_files_changed(), which forgets it.
+ */
 bool url_files_visible(struct octofs *ctx, int dir_fd, const char *name,
 		       dev_t dev, ino_t ino)
 {
-	return has_job(ctx, dev, ino) ||
-	       status_visible(state_read_status_at(dir_fd, name));
+	uint32_t max_ms = (uint32_t)(ctx->timeout_s * 1000), gen;
+	enum inode_sibling known;
+	bool shown;
+
+	known = inode_sibling_get(ctx->inodes, dev, ino, max_ms, &gen);
+	if (known != INODE_SIBLING_UNKNOWN)
+		return known == INODE_SIBLING_SHOWN;
+	shown = has_job(ctx, dev, ino) ||
+		status_visible(state_read_status_at(dir_fd, name));
+	inode_sibling_set(ctx->inodes, dev, ino, gen,
+			  shown ? INODE_SIBLING_SHOWN : INODE_SIBLING_NONE);
+	return shown;
 }
 
 static bool ref_visible(struct octofs *ctx, const struct target_ref *t)
@@ -143,7 +164,7 @@ static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
 		return -errno;
 	if (!visible && !ref_visible(ctx, t))
 		return -ENOENT;
-	st->st_ino = target->ino ^ URL_FILES_INO_BIT;
+	st->st_ino = url_files_ino(target->ino);
 	/* Read-only, and no more readable than the file it names: on a
 	 * shared mount a private file's URL stays private. */
 	st->st_mode = S_IFREG | (st->st_mode & 0444);
@@ -247,6 +268,7 @@ void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino)
 	struct octofs_inode *urls[CHANGED_MAX];
 	size_t n, i;
 
+	inode_sibling_reset(ctx->inodes, dev, ino);
 	n = inode_urls_of(ctx->inodes, dev, ino, urls, CHANGED_MAX);
 	pthread_mutex_lock(&ctx->notify_lock);
 	for (i = 0; i < n; i++) {

@@ -15,6 +15,9 @@
 struct octofs;
 struct octofs_inode;
 
+/* The inode number a virtual file reports for the file numbered @ino. */
+ino_t url_files_ino(ino_t ino);
+
 /*
  * Does the regular file @name in @dir_fd (with inode number @ino on
  * @dev) show a NAME.url sibling?  It does while its upload is queued,
@@ -44,9 +47,10 @@ int url_files_check(struct octofs *ctx, struct octofs_inode *inode,
 
 /*
  * What the virtual files of the file @dev/@ino show may have changed (its
- * upload state, or one of its names): make the kernel ask again.  Call it
- * before the change can be seen through the mount, e.g. before replying
- * to the request that made it.
+ * upload state, or one of its names): make the kernel ask again, and
+ * listings learn again whether the file shows a sibling.  Call it after
+ * the change is made and before it can be seen through the mount, e.g.
+ * before replying to the request that made it.
  */
 void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino);
 

@@ -176,3 +176,46 @@ def test_open_sibling_outlives_its_name(mnt):
     finally:
         os.close(fd)
     gone(mnt.path("a.txt.url"))
+
+
+# Listings learn once, per file, whether it shows a sibling; the same
+# changes make them learn again.
+def test_listing_follows_failure_and_retry(server, mounts):
+    server.add_fault("presign", "status", status=401, message="bad key",
+                     delay=0.4, count=1)
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    write_file(m.path("a.txt"), b"a")
+    assert "a.txt.url" in os.listdir(m.path())  # queued: it is listed
+    with pytest.raises(OSError) as e:
+        xattr(m.path("a.txt"))                   # waits for the failure
+    assert e.value.errno == errno.ENODATA
+    assert "a.txt.url" not in os.listdir(m.path())
+    os.setxattr(m.path("a.txt"), "user.octofs.status", b"queued")
+    assert "a.txt.url" in os.listdir(m.path())
+    assert xattr(m.path("a.txt"))
+
+
+def test_listing_follows_forget(mnt):
+    write_file(mnt.path("a.txt"), b"a")
+    os.link(mnt.path("a.txt"), mnt.path("b.txt"))
+    xattr(mnt.path("a.txt"))
+    assert {"a.txt.url", "b.txt.url"} <= set(os.listdir(mnt.path()))
+    os.unlink(mnt.path("b.txt.url"))
+    assert sorted(os.listdir(mnt.path())) == ["a.txt", "b.txt"]
+
+
+def test_listing_follows_rename_to_ignored(mnt):
+    write_file(mnt.path("a.txt"), b"a")
+    xattr(mnt.path("a.txt"))
+    assert "a.txt.url" in os.listdir(mnt.path())
+    os.rename(mnt.path("a.txt"), mnt.path("a.txt~"))
+    assert os.listdir(mnt.path()) == ["a.txt~"]
+
+
+def test_real_sibling_name_wins_in_listing(mnt):
+    write_file(mnt.path("a.txt"), b"a")
+    xattr(mnt.path("a.txt"))
+    write_file(mnt.store_path("a.txt.url"), b"mine\n")
+    names = os.listdir(mnt.path())
+    assert sorted(names) == ["a.txt", "a.txt.url"]
+    assert read_file(mnt.path("a.txt.url")) == b"mine\n"
