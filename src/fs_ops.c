@@ -962,6 +962,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char name[NAME_MAX + 1];
 	struct stat st = { 0 };
 	size_t used = 0, ent_size, i;
 	char *buf;
@@ -981,12 +982,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	for (i = (size_t)off; i < d->list.count; i++) {
-		const struct listing_entry *e = &d->list.entries[i];
-
-		st.st_ino = e->ino;
-		st.st_mode = (mode_t)e->type << 12;
+		st.st_ino = d->list.entries[i].ino;
+		st.st_mode = (mode_t)d->list.entries[i].type << 12;
 		ent_size = fuse_add_direntry(req, buf + used, size - used,
-					     e->name, &st, (off_t)i + 1);
+					     listing_name(&d->list, i, name),
+					     &st, (off_t)i + 1);
 		if (ent_size > size - used)
 			break;
 		used += ent_size;

@@ -79,7 +79,8 @@ static void free_inode(struct octofs_inode *inode)
 	if (inode->fd >= 0)
 		close(inode->fd);
 	pthread_mutex_destroy(&inode->lock);
-	free(inode->name);
+	if (!inode->url_of)
+		free(inode->name);	/* a virtual file's is part of it */
 	free(inode);
 }
 
@@ -133,13 +134,16 @@ static struct octofs_inode *find(struct inode_table *t, dev_t dev,
 	return inode;
 }
 
-/* Double the buckets when crowded; on ENOMEM keep going with the old. */
+/*
+ * Double the buckets at two inodes a bucket on average (chains stay
+ * short, the array half the size); on ENOMEM keep going with the old.
+ */
 static void maybe_grow(struct inode_table *t)
 {
 	struct octofs_inode **old = t->buckets, *inode, *next;
 	size_t old_n = t->n_buckets, i, b;
 
-	if (t->n_inodes < t->n_buckets)
+	if (t->n_inodes < 2 * t->n_buckets)
 		return;
 	t->buckets = calloc(old_n * 2, sizeof(*t->buckets));
 	if (!t->buckets) {
@@ -216,14 +220,13 @@ int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
 			 strcmp(inode->name, name)))
 		inode = inode->hash_next;
 	if (!inode) {
-		inode = calloc(1, sizeof(*inode));
-		if (inode)
-			inode->name = strdup(name);
-		if (!inode || !inode->name) {
+		/* One block for the inode and its name, which never changes. */
+		inode = calloc(1, sizeof(*inode) + strlen(name) + 1);
+		if (!inode) {
 			pthread_mutex_unlock(&t->lock);
-			free(inode);
 			return -ENOMEM;
 		}
+		inode->name = strcpy((char *)(inode + 1), name);
 		init_inode(inode, -1, &st);
 		inode->url_of = target;
 		inode->url_dir = dir;
@@ -373,6 +376,8 @@ void inode_set_name(struct octofs_inode *inode, const char *name)
 {
 	char *copy;
 
+	if (inode->url_of)
+		return;		/* a virtual file's name is fixed */
 	pthread_mutex_lock(&inode->lock);
 	if (!inode->name || strcmp(inode->name, name)) {
 		copy = strdup(name);

@@ -37,7 +37,8 @@ struct octofs_inode {
 	/* Guarded by lock. */
 	bool dirty;		/* modified since its upload was submitted */
 	unsigned int writers;	/* open handles with write access */
-	char *name;		/* last name it was seen under */
+	char *name;		/* last name it was seen under; a */
+				/* virtual file's: fixed, no lock */
 	pthread_mutex_t lock;
 };
 

@@ -19,38 +19,80 @@
 #include "url_files.h"
 #include "url_names.h"
 
+/* @buf (of @*cap elements of @size bytes) grown to hold @need. */
+static void *grow(void *buf, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 64;
+	void *grown;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return buf;
+	grown = realloc(buf, n * size);
+	if (grown)
+		*cap = n;
+	return grown;
+}
+
+/* A real entry: its name goes to the pool. */
 static int add_entry(struct listing *l, const char *name, ino_t ino,
 		     unsigned char type)
 {
-	struct listing_entry *grown;
-	char *copy;
+	size_t len = strlen(name) + 1;
+	struct listing_entry *entries;
+	char *pool;
 
-	if (l->count == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-
-		grown = realloc(l->entries, cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		l->entries = grown;
-		l->cap = cap;
-	}
-	copy = strdup(name);
-	if (!copy)
+	if (l->pool_len + len > UINT32_MAX)
+		return -EOVERFLOW;
+	entries = grow(l->entries, &l->cap, l->count + 1, sizeof(*entries));
+	if (!entries)
 		return -ENOMEM;
-	l->entries[l->count].name = copy;
-	l->entries[l->count].ino = ino;
-	l->entries[l->count].type = type;
+	l->entries = entries;
+	pool = grow(l->pool, &l->pool_cap, l->pool_len + len, 1);
+	if (!pool)
+		return -ENOMEM;
+	l->pool = pool;
+	memcpy(pool + l->pool_len, name, len);
+	entries[l->count] = (struct listing_entry){
+		.ino = ino, .name = (uint32_t)l->pool_len, .type = type };
+	l->count++;
+	l->pool_len += len;
+	return 0;
+}
+
+/* The sibling of real entry @i. */
+static int add_sibling(struct listing *l, size_t i)
+{
+	struct listing_entry *entries;
+
+	entries = grow(l->entries, &l->cap, l->count + 1, sizeof(*entries));
+	if (!entries)
+		return -ENOMEM;
+	l->entries = entries;
+	entries[l->count] = (struct listing_entry){
+		.ino = url_files_ino(entries[i].ino), .name = entries[i].name,
+		.type = DT_REG, .sibling = true };
 	l->count++;
 	return 0;
 }
 
+const char *listing_name(const struct listing *l, size_t i,
+			 char buf[NAME_MAX + 1])
+{
+	const char *name = l->pool + l->entries[i].name;
+
+	if (!l->entries[i].sibling)
+		return name;
+	/* Checked when it was listed: it fits. */
+	url_names_sibling(name, buf, NAME_MAX + 1);
+	return buf;
+}
+
 void listing_clear(struct listing *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->count; i++)
-		free(l->entries[i].name);
 	free(l->entries);
+	free(l->pool);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -87,7 +129,7 @@ static int name_set_init(struct name_set *set, const struct listing *l)
 		return -ENOMEM;
 	set->mask = n - 1;
 	for (i = 0; i < l->count; i++) {
-		j = name_hash(l->entries[i].name) & set->mask;
+		j = name_hash(l->pool + l->entries[i].name) & set->mask;
 		while (set->slots[j])
 			j = (j + 1) & set->mask;
 		set->slots[j] = (uint32_t)i + 1;
@@ -98,12 +140,15 @@ static int name_set_init(struct name_set *set, const struct listing *l)
 static bool name_set_has(const struct name_set *set,
 			 const struct listing *l, const char *name)
 {
+	const struct listing_entry *e;
 	size_t j;
 
 	for (j = name_hash(name) & set->mask; set->slots[j];
-	     j = (j + 1) & set->mask)
-		if (!strcmp(l->entries[set->slots[j] - 1].name, name))
+	     j = (j + 1) & set->mask) {
+		e = &l->entries[set->slots[j] - 1];
+		if (!strcmp(l->pool + e->name, name))
 			return true;
+	}
 	return false;
 }
 
@@ -131,17 +176,15 @@ static int add_siblings(struct listing *l, struct octofs *ctx,
 
 	err = name_set_init(&set, l);
 	for (i = 0; !err && i < real; i++) {
-		/* Copies: adding an entry may move the array. */
-		const char *name = l->entries[i].name;
+		const char *name = l->pool + l->entries[i].name;
 		unsigned char type = l->entries[i].type;
-		ino_t ino = l->entries[i].ino;
 
 		if ((type != DT_REG && type != DT_UNKNOWN) ||
 		    !url_names_sibling(name, sibling, sizeof(sibling)) ||
 		    name_set_has(&set, l, sibling) ||
-		    !shows_sibling(ctx, dir, name, ino, type))
+		    !shows_sibling(ctx, dir, name, l->entries[i].ino, type))
 			continue;
-		err = add_entry(l, sibling, url_files_ino(ino), DT_REG);
+		err = add_sibling(l, i);
 	}
 	free(set.slots);
 	return err;
