@@ -1175,10 +1175,12 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char path[FDPATH_MAX];
 	char *list;
 	ssize_t len;
+	int err;
 
 	if (inode->url_of) {
-		if (url_files_check(ctx_of(req), inode, 0))
-			fuse_reply_err(req, ESTALE);
+		err = url_files_check(ctx_of(req), inode, 0);
+		if (err)
+			reply_status(req, err);
 		else
 			reply_value(req, "", 0, size);
 		return;

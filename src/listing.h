@@ -46,7 +46,7 @@ const char *listing_name(const struct listing *l, size_t i,
 int listing_take(struct listing *l, struct octofs *ctx,
 		 struct octofs_inode *dir, DIR *dp);
 
-/* Free the entries; @l stays usable. */
+/* Free everything: @l is empty, and usable again. */
 void listing_clear(struct listing *l);
 
 #endif

@@ -30,8 +30,8 @@
 #include "opts.h"
 #include "queue.h"
 #include "resume.h"
-#include "url_files.h"
 #include "state.h"
+#include "url_files.h"
 #include "worker.h"
 
 #define MIME_TYPES_PATH "/etc/mime.types"

@@ -177,19 +177,24 @@ static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
 	return 0;
 }
 
+/* A virtual file's target, read as the name it was found under. */
+static struct target_ref ref_of(struct octofs_inode *inode)
+{
+	return (struct target_ref){ .inode = inode->url_of,
+				    .dir_fd = inode->url_dir->fd,
+				    .name = inode->name };
+}
+
 /*
  * Is @inode (a virtual file) still what its name shows: its file still at
  * the name it was found under, no real file in its place, and the file
- * still showing a sibling?  The kernel
- * keeps the name and its attributes for a while; whatever can change
- * them invalidates the attributes (url_files_changed()), so the next
- * use of the name asks here.
+ * still showing a sibling?  The kernel keeps the name and its attributes
+ * for a while; whatever can change them invalidates the attributes
+ * (url_files_changed()), so the next use of the name asks here.
  */
 static bool still_current(struct octofs *ctx, struct octofs_inode *inode)
 {
-	struct target_ref t = { .inode = inode->url_of,
-				.dir_fd = inode->url_dir->fd,
-				.name = inode->name };
+	struct target_ref t = ref_of(inode);
 	char sibling[NAME_MAX + 1];
 	struct stat st;
 
@@ -218,11 +223,12 @@ int url_files_check(struct octofs *ctx, struct octofs_inode *inode,
 int url_files_getattr(struct octofs *ctx, struct octofs_inode *inode,
 		      bool by_fd, struct stat *st)
 {
-	struct target_ref t = { .inode = inode->url_of,
-				.dir_fd = inode->url_dir->fd,
-				.name = inode->name };
+	struct target_ref t = ref_of(inode);
 
-	/* An open file keeps answering for as long as its file exists. */
+	/*
+	 * Asked through an open file (the kernel says so for some calls,
+	 * not for fstat): it answers for as long as its file is there.
+	 */
 	if (by_fd) {
 		t.name = NULL;
 		return sibling_stat(ctx, &t, false, st);
