@@ -35,8 +35,10 @@ struct octofs_job {
 	bool queued;		/* on the run queue */
 	bool dead;		/* removed from the table */
 	bool resumed;		/* found unfinished at mount, not written since */
+	bool settling;		/* not_before is the settle, not a backoff */
+	unsigned int waiting;	/* readers parked for its URL */
 	unsigned int attempts;	/* retries of this generation */
-	struct timespec not_before;	/* retry backoff */
+	struct timespec not_before;	/* settle or retry backoff */
 	struct octofs_job *hash_next;
 	struct octofs_job *run_next;
 };
@@ -307,9 +309,14 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	}
 	err = set_name(job, name);
 	job->held = false;
-	/* Let a program that closes and reopens at once finish first. */
+	/*
+	 * Let a program that closes and reopens at once finish first, unless
+	 * someone is already waiting for the URL.
+	 */
 	now_mono(&job->not_before);
-	ts_add_ms(&job->not_before, q->settle_ms);
+	job->settling = !job->waiting && q->settle_ms;
+	if (job->settling)
+		ts_add_ms(&job->not_before, q->settle_ms);
 	run_append(q, job);
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
@@ -450,10 +457,12 @@ int queue_state(struct octofs_queue *q, dev_t dev, ino_t ino,
 int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 	       struct queue_waiter *w, unsigned long timeout_ms)
 {
+	struct octofs_job *job;
 	int err = 0;
 
 	pthread_mutex_lock(&q->lock);
-	if (!find_job(q, dev, ino) || q->stopping) {
+	job = find_job(q, dev, ino);
+	if (!job || q->stopping) {
 		err = -ENOENT;
 		goto out_unlock;
 	}
@@ -464,6 +473,13 @@ int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 	w->next = q->waiters;
 	q->waiters = w;
 	pthread_cond_signal(&q->waiter_cond);
+	job->waiting++;
+	/* A reader wants the URL now: the settle has no one left to serve. */
+	if (job->settling) {
+		now_mono(&job->not_before);
+		job->settling = false;
+		pthread_cond_signal(&q->work_cond);
+	}
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
 	return err;
@@ -561,6 +577,7 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 	}
 	if (job) {
 		run_remove(q, job);
+		job->settling = false;
 		job->busy = true;
 		job->refs++;
 		q->uploading++;
@@ -638,6 +655,7 @@ void queue_retry(struct octofs_queue *q, struct octofs_job *job,
 	if (atomic_load(&job->generation) == gen) {
 		now_mono(&job->not_before);
 		ts_add_ms(&job->not_before, delay_ms);
+		job->settling = false;
 		job->attempts++;
 	}
 	release_claim(q, job);
@@ -732,6 +750,10 @@ static struct queue_waiter *take_expired(struct octofs_queue *q,
 	*have_wake = false;
 	while ((w = *p)) {
 		if (q->stopping || !ts_before(&now, &w->deadline)) {
+			struct octofs_job *job = find_job(q, w->dev, w->ino);
+
+			if (job && job->waiting)
+				job->waiting--;
 			*p = w->next;
 			w->next = taken;
 			taken = w;

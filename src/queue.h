@@ -58,8 +58,9 @@ struct queue_counts {
 
 /*
  * A submitted job waits @settle_ms before a worker may take it, so that
- * closes in quick succession (a reopen, a rename) make one upload.  NULL
- * when out of memory or a thread cannot start.
+ * closes in quick succession (a reopen, a rename) make one upload; a
+ * reader waiting for its URL (queue_wait) ends or skips that rest, never
+ * a retry's backoff.  NULL when out of memory or a thread cannot start.
  */
 struct octofs_queue *queue_new(unsigned long settle_ms);
 

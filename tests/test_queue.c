@@ -386,6 +386,132 @@ static void test_settle(void)
 	queue_free(q);
 }
 
+/* A worker thread that pops one job, so a test can bound its wait. */
+struct popper {
+	struct octofs_queue *q;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool returned;
+	struct octofs_job *job;
+	uint64_t gen;
+};
+
+static void *popper_main(void *arg)
+{
+	struct popper *p = arg;
+	uint64_t gen = 0;
+	struct octofs_job *job = queue_pop(p->q, &gen);
+
+	pthread_mutex_lock(&p->lock);
+	p->job = job;
+	p->gen = gen;
+	p->returned = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void popper_start(struct popper *p, struct octofs_queue *q)
+{
+	memset(p, 0, sizeof(*p));
+	p->q = q;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	pthread_create(&p->thread, NULL, popper_main, p);
+}
+
+/* The popped job if the pop returned within @ms, else NULL. */
+static struct octofs_job *popper_wait(struct popper *p, long ms)
+{
+	struct timespec deadline;
+	struct octofs_job *job;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (!p->returned &&
+	       pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == 0)
+		;
+	job = p->returned ? p->job : NULL;
+	pthread_mutex_unlock(&p->lock);
+	return job;
+}
+
+/* Shut the queue down (a pop still blocked returns) and join. */
+static void popper_end(struct popper *p)
+{
+	queue_shutdown(p->q);
+	pthread_join(p->thread, NULL);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+}
+
+static void test_reader_ends_settle(void)
+{
+	struct octofs_queue *q = queue_new(60000);
+	struct octofs_job *job;
+	struct popper pop;
+	struct probe w;
+
+	/* closed, resting; then someone reads the URL */
+	queue_job_put(q, hold(q, 91, "a.txt"));
+	queue_submit(q, 1, 91, NULL);
+	popper_start(&pop, q);
+	ok(popper_wait(&pop, 200) == NULL, "resting: no worker takes it");
+	probe_init(&w);
+	is_int(queue_wait(q, 1, 91, &w.w, 60000), 0, "a reader waits");
+	job = popper_wait(&pop, 10000);
+	ok(job != NULL, "the reader ends the rest at once");
+	if (job)
+		queue_done(q, job, pop.gen, "https://x/a");
+	is_int(probe_wait(&w, 5000), 1, "the reader is answered");
+	is_str(w.url, "https://x/a", "with the URL");
+	popper_end(&pop);
+	queue_free(q);
+
+	/* someone waits while it is still open: no rest after the close */
+	q = queue_new(60000);
+	queue_job_put(q, hold(q, 92, "b.txt"));
+	probe_init(&w);
+	is_int(queue_wait(q, 1, 92, &w.w, 60000), 0, "a reader waits");
+	queue_submit(q, 1, 92, NULL);
+	popper_start(&pop, q);
+	job = popper_wait(&pop, 10000);
+	ok(job != NULL, "closed with a reader waiting: no rest");
+	if (job)
+		queue_done(q, job, pop.gen, "https://x/b");
+	is_int(probe_wait(&w, 5000), 1, "the reader is answered");
+	popper_end(&pop);
+	queue_free(q);
+}
+
+static void test_reader_keeps_backoff(void)
+{
+	struct octofs_queue *q = queue_new(0);
+	struct octofs_job *job;
+	struct popper pop;
+	struct probe w;
+	uint64_t gen;
+
+	queue_job_put(q, hold(q, 93, "c.txt"));
+	queue_submit(q, 1, 93, NULL);
+	job = queue_pop(q, &gen);
+	queue_retry(q, job, gen, 60000);
+	probe_init(&w);
+	is_int(queue_wait(q, 1, 93, &w.w, 60000), 0, "a reader waits");
+	popper_start(&pop, q);
+	ok(popper_wait(&pop, 200) == NULL,
+	   "a reader does not cut a retry's backoff");
+	popper_end(&pop);
+	queue_free(q);
+}
+
 struct forget_probe {
 	struct octofs_queue *q;
 	ino_t ino;
@@ -501,6 +627,8 @@ int main(void)
 	test_many();
 	test_resume();
 	test_settle();
+	test_reader_ends_settle();
+	test_reader_keeps_backoff();
 	test_cancel_with();
 	test_retire_hook();
 	close(devnull);

@@ -171,6 +171,22 @@ def test_quick_reopen_coalesces_into_one_upload(server, mounts):
     assert server.presign_count("passes.txt") == 1
 
 
+def test_reading_the_url_ends_the_rest(server, mounts):
+    """The settle delay is there for programs that save in passes; once
+    someone reads the URL, the upload starts at once instead of after
+    it (here 60 s, longer than url_wait: without the cut the read would
+    time out)."""
+    m = mounts(server, opts=["url_wait=10", "settle=60000"])
+    path = m.path("wanted.txt")
+    write_file(path, b"wanted now\n")
+    url = xattr(path)
+    assert server.fetch(url) == b"wanted now\n"
+    write_file(m.path("sibling.txt"), b"by its NAME.url\n")
+    url = read_file(m.path("sibling.txt.url")).decode().strip()
+    assert server.fetch(url) == b"by its NAME.url\n"
+    assert server.presign_count("wanted.txt") == 1
+
+
 def test_no_settle_uploads_each_close(server, mounts):
     """settle=0: every close that ends a write is its own version; the URL
     the file ends with serves the last one."""
