@@ -84,9 +84,12 @@ static bool name_ignored(struct octofs *ctx, const char *name)
 	return ignore_match(ctx->ignore, name);
 }
 
-/* Start a new version: a held job and "queued" on disk. */
+/*
+ * Start a new version: a held job and "queued" on disk.  A file @fresh
+ * from an exclusive create has no earlier result to clear.
+ */
 static void start_version(struct octofs *ctx, struct octofs_inode *inode,
-			  const char *name)
+			  const char *name, bool fresh)
 {
 	struct octofs_job *job;
 	int err;
@@ -97,7 +100,8 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 		return;
 	}
 	queue_job_lock_state(job);
-	err = state_mark_queued(queue_job_fd(job));
+	err = fresh ? state_mark_new_queued(queue_job_fd(job)) :
+		      state_mark_queued(queue_job_fd(job));
 	queue_job_unlock_state(job);
 	if (err)
 		log_warn("cannot record state of %s: %s", name,
@@ -106,7 +110,8 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 	url_files_changed(ctx, inode->dev, inode->ino);
 }
 
-static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
+static void mark_version(struct octofs *ctx, struct octofs_inode *inode,
+			 bool fresh)
 {
 	char *name;
 
@@ -125,8 +130,13 @@ static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
 		return;
 	}
 	if (!name_ignored(ctx, name))
-		start_version(ctx, inode, name);
+		start_version(ctx, inode, name, fresh);
 	free(name);
+}
+
+static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
+{
+	mark_version(ctx, inode, false);
 }
 
 /* Hand the file to the workers, creating its job if it has none yet. */
@@ -144,7 +154,7 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 	}
 	if (queue_submit(ctx->queue, inode->dev, inode->ino, name) ==
 	    -ENOENT) {
-		start_version(ctx, inode, name);
+		start_version(ctx, inode, name, false);
 		queue_submit(ctx->queue, inode->dev, inode->ino, name);
 	}
 }
@@ -653,7 +663,7 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 			 * does not wait for it): queue now, so a reader of
 			 * the URL waits instead of finding none.
 			 */
-			start_version(ctx, inode, newname);
+			start_version(ctx, inode, newname, false);
 			pthread_mutex_lock(&inode->lock);
 			inode->dirty = true;
 			pthread_mutex_unlock(&inode->lock);
@@ -827,7 +837,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		inode_forget(ctx->inodes, inode, 1);
 		goto out_close;
 	}
-	mark_modified(ctx, inode);
+	/* O_EXCL: this openat made the file, bare of attributes. */
+	mark_version(ctx, inode, fi->flags & O_EXCL);
 	fuse_reply_create(req, &e, fi);
 	return;
 

@@ -95,6 +95,11 @@ int state_mark_queued(int fd)
 	return err ? err : clear_result(fd);
 }
 
+int state_mark_new_queued(int fd)
+{
+	return set_status(fd, STATE_QUEUED);
+}
+
 int state_mark_uploading(int fd)
 {
 	return set_status(fd, STATE_UPLOADING);

@@ -39,6 +39,8 @@ int state_status_parse(const char *value, size_t len, enum state_status *st);
 bool state_is_own_attr(const char *name);
 
 int state_mark_queued(int fd);
+/* The same for a file just created: it has no earlier result to clear. */
+int state_mark_new_queued(int fd);
 int state_mark_uploading(int fd);
 int state_mark_done(int fd, const char *url, const char *key);
 int state_mark_failed(int fd, const char *error);
