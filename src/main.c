@@ -248,6 +248,7 @@ static int start_threads(struct startup *s)
 		return -1;
 	}
 	queue_on_retire(s->ctx.queue, upload_ended, &s->ctx);
+	queue_presign_ahead(s->ctx.queue, s->opts.presign_ahead);
 	s->ctx.workers = worker_pool_start(&s->ctx);
 	if (!s->ctx.workers)
 		return -1;

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -83,6 +84,16 @@ static int seek_cb(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* At least @s seconds from @since to @now (not whole-second ticks). */
+static bool waited_s(const struct timespec *since, const struct timespec *now,
+		     long s)
+{
+	long long ms = (long long)(now->tv_sec - since->tv_sec) * 1000 +
+		       (now->tv_nsec - since->tv_nsec) / 1000000;
+
+	return ms >= (long long)s * 1000;
+}
+
 /*
  * libcurl's low-speed limit averages over seconds, so a small body sent
  * at once hides a server that then never answers; watch for silence
@@ -100,7 +111,7 @@ static int check_stall(struct put_source *src, curl_off_t ulnow,
 		src->last_move = now;
 		return 0;
 	}
-	if (now.tv_sec - src->last_move.tv_sec < src->stall_s)
+	if (!waited_s(&src->last_move, &now, src->stall_s))
 		return 0;
 	src->stalled = 1;
 	return 1;
@@ -131,7 +142,7 @@ static int check_answer(struct put_source *src, curl_off_t ulnow,
 		src->sent_at = now;
 		return 0;
 	}
-	if (now.tv_sec - src->sent_at.tv_sec < src->stall_s)
+	if (!waited_s(&src->sent_at, &now, src->stall_s))
 		return 0;
 	src->answer_late = 1;
 	return 1;

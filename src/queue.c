@@ -16,6 +16,15 @@
 
 #define QUEUE_BUCKETS_MIN 64
 
+/* The two lists a job can be on, each threaded through the job. */
+enum { LINK_RUN, LINK_AHEAD, N_LINKS };
+
+struct job_fifo {
+	struct octofs_job *head;
+	struct octofs_job *tail;
+	unsigned int link;	/* LINK_* */
+};
+
 struct octofs_job {
 	/* Immutable after creation. */
 	dev_t dev;
@@ -32,15 +41,19 @@ struct octofs_job {
 	char *name;
 	bool held;		/* a writer still has the file open */
 	bool busy;		/* a worker has it */
-	bool queued;		/* on the run queue */
 	bool dead;		/* removed from the table */
 	bool resumed;		/* found unfinished at mount, not written since */
 	bool settling;		/* not_before is the settle, not a backoff */
+	bool presigning;	/* a worker is asking for its URL ahead */
+	bool ahead_tried;	/* ... and need not again under this name */
 	unsigned int waiting;	/* readers parked for its URL */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* settle or retry backoff */
+	void *ticket;		/* the presign asked ahead, for this name */
+	queue_ticket_free_fn ticket_free;
 	struct octofs_job *hash_next;
-	struct octofs_job *run_next;
+	struct octofs_job *next[N_LINKS];
+	bool on[N_LINKS];	/* on the run queue, on the ahead list */
 };
 
 /*
@@ -50,15 +63,18 @@ struct octofs_job {
 struct octofs_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* a job became runnable, or stop */
+	pthread_cond_t ahead_cond;	/* a job to presign ahead, or stop */
 	pthread_cond_t waiter_cond;	/* the waiter list changed, or stop */
+	pthread_cond_t ticket_cond;	/* a presign asked ahead returned */
 	pthread_t reaper;
 
 	/* Guarded by lock. */
 	struct octofs_job **buckets;
 	size_t n_buckets;
 	size_t n_jobs;
-	struct octofs_job *run_head;	/* FIFO of runnable jobs */
-	struct octofs_job *run_tail;
+	struct job_fifo run;		/* runnable jobs */
+	struct job_fifo ahead;		/* jobs to presign ahead */
+	bool ahead_on;			/* presigning ahead is on */
 	struct queue_waiter *waiters;
 	unsigned long uploading;
 	unsigned long done;		/* uploads finished since mount */
@@ -148,41 +164,86 @@ static void unlink_job(struct octofs_queue *q, struct octofs_job *job)
 	job->dead = true;
 }
 
-static void run_remove(struct octofs_queue *q, struct octofs_job *job)
+static void fifo_push(struct job_fifo *f, struct octofs_job *job)
 {
-	struct octofs_job **p = &q->run_head, *prev = NULL;
+	job->next[f->link] = NULL;
+	if (f->tail)
+		f->tail->next[f->link] = job;
+	else
+		f->head = job;
+	f->tail = job;
+	job->on[f->link] = true;
+}
 
-	if (!job->queued)
+static void fifo_remove(struct job_fifo *f, struct octofs_job *job)
+{
+	struct octofs_job **p = &f->head, *prev = NULL;
+
+	if (!job->on[f->link])
 		return;
 	while (*p && *p != job) {
 		prev = *p;
-		p = &(*p)->run_next;
+		p = &(*p)->next[f->link];
 	}
 	if (*p) {
-		*p = job->run_next;
-		if (q->run_tail == job)
-			q->run_tail = prev;
+		*p = job->next[f->link];
+		if (f->tail == job)
+			f->tail = prev;
 	}
-	job->run_next = NULL;
-	job->queued = false;
+	job->next[f->link] = NULL;
+	job->on[f->link] = false;
+}
+
+static void run_remove(struct octofs_queue *q, struct octofs_job *job)
+{
+	fifo_remove(&q->run, job);
 }
 
 static void run_append(struct octofs_queue *q, struct octofs_job *job)
 {
-	if (job->queued || job->busy || job->held || job->dead)
+	if (job->on[LINK_RUN] || job->busy || job->held || job->dead)
 		return;
-	job->run_next = NULL;
-	if (q->run_tail)
-		q->run_tail->run_next = job;
-	else
-		q->run_head = job;
-	q->run_tail = job;
-	job->queued = true;
+	fifo_push(&q->run, job);
 	pthread_cond_signal(&q->work_cond);
+}
+
+/* Presigns asked ahead.  q->lock held throughout. */
+static void drop_ticket(struct octofs_job *job)
+{
+	if (job->ticket)
+		job->ticket_free(job->ticket);
+	job->ticket = NULL;
+	job->ticket_free = NULL;
+}
+
+static void ahead_remove(struct octofs_queue *q, struct octofs_job *job)
+{
+	fifo_remove(&q->ahead, job);
+}
+
+/* A job still being written or resting gets its URL asked for ahead. */
+static void ahead_want(struct octofs_queue *q, struct octofs_job *job)
+{
+	if (!q->ahead_on || job->on[LINK_AHEAD] || job->ticket ||
+	    job->ahead_tried || job->presigning || job->busy || job->dead)
+		return;
+	fifo_push(&q->ahead, job);
+	pthread_cond_signal(&q->ahead_cond);
+}
+
+/* Take the first job of the ahead list, or NULL. */
+static struct octofs_job *ahead_take(struct octofs_queue *q)
+{
+	struct octofs_job *job = q->ahead.head;
+
+	if (job)
+		ahead_remove(q, job);
+	return job;
 }
 
 static void job_free(struct octofs_job *job)
 {
+	drop_ticket(job);
 	close(job->fd);
 	pthread_mutex_destroy(&job->state_lock);
 	free(job->name);
@@ -236,6 +297,7 @@ out_free_job:
 	return NULL;
 }
 
+/* A new name also forgets a URL asked for under the old one. */
 static int set_name(struct octofs_job *job, const char *name)
 {
 	char *copy;
@@ -247,6 +309,8 @@ static int set_name(struct octofs_job *job, const char *name)
 		return -ENOMEM;
 	free(job->name);
 	job->name = copy;
+	drop_ticket(job);
+	job->ahead_tried = false;
 	return 0;
 }
 
@@ -289,6 +353,7 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->resumed = false;
 	job->attempts = 0;
 	run_remove(q, job);
+	ahead_want(q, job);
 	job->refs++;
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
@@ -315,8 +380,10 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	 */
 	now_mono(&job->not_before);
 	job->settling = !job->waiting && q->settle_ms;
-	if (job->settling)
+	if (job->settling) {
 		ts_add_ms(&job->not_before, q->settle_ms);
+		ahead_want(q, job);
+	}
 	run_append(q, job);
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
@@ -383,6 +450,10 @@ static struct queue_waiter *retire_job(struct octofs_queue *q,
 	struct queue_waiter *w = take_waiters(q, job->dev, job->ino);
 
 	run_remove(q, job);
+	ahead_remove(q, job);
+	/* No one will want a presign still asked ahead for it. */
+	if (job->presigning)
+		atomic_store(&job->cancel, 1);
 	unlink_job(q, job);
 	job_unref_locked(job);
 	return w;
@@ -435,6 +506,8 @@ void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job = find_job(q, dev, ino);
 	if (job && set_name(job, name))
 		log_warn("out of memory renaming the upload of %s", job->name);
+	else if (job && (job->held || job->settling))
+		ahead_want(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -548,7 +621,7 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 
 	now_mono(&now);
 	*have_wake = false;
-	for (job = q->run_head; job; job = job->run_next) {
+	for (job = q->run.head; job; job = job->next[LINK_RUN]) {
 		if (!ts_before(&now, &job->not_before))
 			return job;
 		if (!*have_wake || ts_before(&job->not_before, next_wake)) {
@@ -557,6 +630,28 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 		}
 	}
 	return NULL;
+}
+
+/* Claim @job to presign it ahead; q->lock held. */
+static void claim_ahead(struct octofs_job *job)
+{
+	job->presigning = true;
+	job->ahead_tried = true;
+	job->refs++;
+	atomic_store(&job->cancel, 0);
+}
+
+struct octofs_job *queue_pop_ahead(struct octofs_queue *q)
+{
+	struct octofs_job *job = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->stopping && !(job = ahead_take(q)))
+		pthread_cond_wait(&q->ahead_cond, &q->lock);
+	if (job)
+		claim_ahead(job);
+	pthread_mutex_unlock(&q->lock);
+	return job;
 }
 
 struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
@@ -577,6 +672,7 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 	}
 	if (job) {
 		run_remove(q, job);
+		ahead_remove(q, job);
 		job->settling = false;
 		job->busy = true;
 		job->refs++;
@@ -588,6 +684,45 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 	}
 	pthread_mutex_unlock(&q->lock);
 	return job;
+}
+
+void queue_ticket(struct octofs_queue *q, struct octofs_job *job,
+		  const char *name, void *ticket, queue_ticket_free_fn fn)
+{
+	pthread_mutex_lock(&q->lock);
+	job->presigning = false;
+	if (ticket && !job->dead && !job->ticket && name &&
+	    !strcmp(name, job->name)) {
+		job->ticket = ticket;
+		job->ticket_free = fn;
+	} else if (ticket) {
+		fn(ticket);
+	}
+	pthread_cond_broadcast(&q->ticket_cond);
+	job_unref_locked(job);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job)
+{
+	void *ticket;
+
+	pthread_mutex_lock(&q->lock);
+	while (job->presigning)
+		pthread_cond_wait(&q->ticket_cond, &q->lock);
+	ticket = job->ticket;
+	job->ticket = NULL;
+	job->ticket_free = NULL;
+	job->ahead_tried = false;
+	pthread_mutex_unlock(&q->lock);
+	return ticket;
+}
+
+void queue_presign_ahead(struct octofs_queue *q, bool on)
+{
+	pthread_mutex_lock(&q->lock);
+	q->ahead_on = on;
+	pthread_mutex_unlock(&q->lock);
 }
 
 /*
@@ -682,7 +817,7 @@ void queue_abort_uploads(struct octofs_queue *q)
 	pthread_mutex_lock(&q->lock);
 	for (i = 0; i < q->n_buckets; i++)
 		for (job = q->buckets[i]; job; job = job->hash_next)
-			if (job->busy)
+			if (job->busy || job->presigning)
 				atomic_store(&job->cancel, 1);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -817,6 +952,8 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	if (!q)
 		return NULL;
 	q->settle_ms = settle_ms;
+	q->run.link = LINK_RUN;
+	q->ahead.link = LINK_AHEAD;
 	q->n_buckets = QUEUE_BUCKETS_MIN;
 	q->buckets = calloc(q->n_buckets, sizeof(*q->buckets));
 	if (!q->buckets)
@@ -824,14 +961,22 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	pthread_mutex_init(&q->lock, NULL);
 	if (init_cond(&q->work_cond))
 		goto out_free_buckets;
-	if (init_cond(&q->waiter_cond))
+	if (init_cond(&q->ahead_cond))
 		goto out_destroy_work;
-	if (pthread_create(&q->reaper, NULL, reaper_main, q))
+	if (init_cond(&q->waiter_cond))
+		goto out_destroy_ahead;
+	if (init_cond(&q->ticket_cond))
 		goto out_destroy_waiter;
+	if (pthread_create(&q->reaper, NULL, reaper_main, q))
+		goto out_destroy_ticket;
 	return q;
 
+out_destroy_ticket:
+	pthread_cond_destroy(&q->ticket_cond);
 out_destroy_waiter:
 	pthread_cond_destroy(&q->waiter_cond);
+out_destroy_ahead:
+	pthread_cond_destroy(&q->ahead_cond);
 out_destroy_work:
 	pthread_cond_destroy(&q->work_cond);
 out_free_buckets:
@@ -847,7 +992,9 @@ void queue_shutdown(struct octofs_queue *q)
 	pthread_mutex_lock(&q->lock);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->work_cond);
+	pthread_cond_broadcast(&q->ahead_cond);
 	pthread_cond_broadcast(&q->waiter_cond);
+	pthread_cond_broadcast(&q->ticket_cond);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -869,7 +1016,9 @@ void queue_free(struct octofs_queue *q)
 	}
 	free(q->buckets);
 	pthread_cond_destroy(&q->work_cond);
+	pthread_cond_destroy(&q->ahead_cond);
 	pthread_cond_destroy(&q->waiter_cond);
+	pthread_cond_destroy(&q->ticket_cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }

@@ -148,6 +148,40 @@ void queue_job_progress(struct octofs_job *job, int64_t sent_bytes,
  */
 struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen);
 
+/*
+ * Presigning ahead.  A job that is still being written, or resting after
+ * its last close, can have its upload URL asked for before the upload
+ * starts, so that only the PUT is left when it does.  When on (off by
+ * default), queue_hold(), a resting submit and a rename put the job on a
+ * list that queue_pop_ahead() hands out, one job at a time, to a thread
+ * of its own (upload workers are never held up by it).  That thread
+ * answers with queue_ticket(): an opaque answer made for @name, or NULL.
+ * The queue keeps one ticket per job, frees it with @fn when the job is
+ * renamed or freed, and hands it to the upload's worker through
+ * queue_take_ticket(), which must check it is still fresh.  Retiring a
+ * job raises its cancel flag if a presign for it is still in flight.
+ */
+typedef void (*queue_ticket_free_fn)(void *ticket);
+
+void queue_presign_ahead(struct octofs_queue *q, bool on);
+
+/*
+ * Block until a job needs its URL asked ahead and return it with a
+ * reference, which queue_ticket() drops; NULL after shutdown.
+ */
+struct octofs_job *queue_pop_ahead(struct octofs_queue *q);
+
+void queue_ticket(struct octofs_queue *q, struct octofs_job *job,
+		  const char *name, void *ticket, queue_ticket_free_fn fn);
+
+/*
+ * The job's ticket, now the caller's (NULL if none).  While a presign
+ * ahead is in flight it waits for its answer: the upload adopts it
+ * rather than asking twice.  The presign is bounded by the HTTP
+ * timeouts and stopped by the job's cancel flag.
+ */
+void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job);
+
 /* Outcomes; each also ends the worker's claim on the job. */
 void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
 		const char *url);

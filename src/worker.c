@@ -1,7 +1,8 @@
 /*
  * worker: upload threads.  Each owns one http_client, so connections are
  * reused from one file to the next, and takes jobs from the queue until
- * it is shut down.
+ * it is shut down.  With presign_ahead, one more thread asks for the URLs
+ * of files still being written; uploads adopt its answers (tickets).
  */
 #include "config.h"
 
@@ -28,11 +29,13 @@
 
 #define RETRY_AFTER_MAX_S 3600L
 #define PRESIGN_TRIES 3		/* fresh URLs after 403s on PUT */
+#define TICKET_MAX_AGE_S 60	/* a presign asked ahead is used this long */
 
 struct worker {
 	struct worker_pool *pool;
 	pthread_t thread;
 	bool started;
+	bool ahead;		/* asks for URLs ahead instead of uploading */
 	struct http_client *http;
 	unsigned int seed;	/* for backoff jitter */
 };
@@ -42,8 +45,20 @@ struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t idle_cond;	/* a worker exited */
 	unsigned int running;		/* guarded by lock */
-	unsigned int n;
+	unsigned int n;			/* threads, the presign-ahead one too */
 	struct worker workers[];
+};
+
+/*
+ * A presign asked while the file was still being written or resting: its
+ * outcome, whatever it was, stands for the upload's first presign.
+ */
+struct ticket {
+	char *name;		/* the name it was asked for */
+	struct timespec made;
+	enum http_verdict verdict;
+	struct presign_answer ans;
+	struct http_result res;
 };
 
 /* One upload being carried out: the job and what is known so far. */
@@ -139,26 +154,100 @@ static void report_progress(void *job, off_t sent, off_t total)
 	queue_job_progress(job, (int64_t)sent, (int64_t)total);
 }
 
+static void presign_request_for(struct octofs *ctx, struct octofs_job *job,
+				const char *name, struct presign_request *req)
+{
+	const struct octofs_opts *o = ctx->opts;
+
+	req->file_name = name;
+	req->content_type = mime_type_for_name(ctx->mime, name);
+	req->prefix = o->prefix;
+	req->expires_in = o->expires_in;
+	req->cancel = queue_job_cancel_flag(job);
+}
+
+static void ticket_free(void *arg)
+{
+	struct ticket *t = arg;
+
+	presign_answer_clear(&t->ans);
+	free(t->name);
+	free(t);
+}
+
+/* Ask for the job's URL ahead of its upload; the queue keeps the answer. */
+static void presign_ahead(struct worker *w, struct octofs_job *job)
+{
+	struct octofs *ctx = w->pool->ctx;
+	struct presign_request req;
+	struct ticket *t = calloc(1, sizeof(*t));
+
+	if (t)
+		t->name = queue_job_name(ctx->queue, job);
+	if (!t || !t->name) {
+		free(t);
+		queue_ticket(ctx->queue, job, NULL, NULL, NULL);
+		return;
+	}
+	presign_request_for(ctx, job, t->name, &req);
+	http_result_init(&t->res);
+	t->verdict = presign_call(w->http, ctx->opts->endpoint,
+				  ctx->opts->api_key, &req, &t->ans, &t->res);
+	clock_gettime(CLOCK_MONOTONIC, &t->made);
+	log_debug("presign ahead of %s: %s", t->name,
+		  t->verdict == HTTP_OK ? "ready" : t->res.message);
+	if (t->verdict == HTTP_CANCELLED) {
+		ticket_free(t);
+		queue_ticket(ctx->queue, job, NULL, NULL, NULL);
+		return;
+	}
+	queue_ticket(ctx->queue, job, t->name, t, ticket_free);
+}
+
+/*
+ * The answer asked ahead for this upload, moved into @up, if it was asked
+ * under the name being uploaded and is fresh: young enough for a signed
+ * URL to have half its life left, and for a failure still to stand.
+ */
+static bool use_ticket(struct octofs *ctx, struct upload *up,
+		       enum http_verdict *v)
+{
+	struct ticket *t = queue_take_ticket(ctx->queue, up->job);
+	double age, max_age = TICKET_MAX_AGE_S;
+	bool fresh;
+
+	if (!t)
+		return false;
+	age = elapsed_s(&t->made);
+	if (t->verdict == HTTP_OK && t->ans.expires_in / 2.0 < max_age)
+		max_age = t->ans.expires_in / 2.0;
+	fresh = !strcmp(t->name, up->name) && age < max_age;
+	if (fresh) {
+		*v = t->verdict;
+		up->ans = t->ans;
+		memset(&t->ans, 0, sizeof(t->ans));
+		up->res = t->res;
+	}
+	ticket_free(t);
+	return fresh;
+}
+
 /* Presign and PUT; a 403 on the PUT means the URL expired: ask again. */
 static enum http_verdict transfer(struct worker *w, struct upload *up)
 {
 	struct octofs *ctx = w->pool->ctx;
 	const struct octofs_opts *o = ctx->opts;
-	struct presign_request req = {
-		.file_name = up->name,
-		.content_type = mime_type_for_name(ctx->mime, up->name),
-		.prefix = o->prefix,
-		.expires_in = o->expires_in,
-		.cancel = queue_job_cancel_flag(up->job),
-	};
+	struct presign_request req;
 	enum http_verdict v = HTTP_EXPIRED;
 	int tries;
 
+	presign_request_for(ctx, up->job, up->name, &req);
 	for (tries = 0; tries < PRESIGN_TRIES && v == HTTP_EXPIRED; tries++) {
 		presign_answer_clear(&up->ans);
 		http_result_init(&up->res);
-		v = presign_call(w->http, o->endpoint, o->api_key, &req,
-				 &up->ans, &up->res);
+		if (tries > 0 || !use_ticket(ctx, up, &v))
+			v = presign_call(w->http, o->endpoint, o->api_key,
+					 &req, &up->ans, &up->res);
 		if (v != HTTP_OK)
 			break;
 		v = put_file(w->http, up->ans.upload_url,
@@ -270,8 +359,12 @@ static void *worker_main(void *arg)
 	struct octofs_job *job;
 	uint64_t gen;
 
-	while ((job = queue_pop(pool->ctx->queue, &gen)))
-		upload(w, job, gen);
+	if (w->ahead)
+		while ((job = queue_pop_ahead(pool->ctx->queue)))
+			presign_ahead(w, job);
+	else
+		while ((job = queue_pop(pool->ctx->queue, &gen)))
+			upload(w, job, gen);
 	pthread_mutex_lock(&pool->lock);
 	pool->running--;
 	pthread_cond_broadcast(&pool->idle_cond);
@@ -309,8 +402,9 @@ struct worker_pool *worker_pool_start(struct octofs *ctx)
 		.low_speed_time_s = o->timeout_s,
 		.request_timeout_s = o->timeout_s,
 	};
-	unsigned int n = ctx->opts->jobs, i;
+	unsigned int n = ctx->opts->jobs + (ctx->opts->presign_ahead ? 1 : 0);
 	struct worker_pool *pool;
+	unsigned int i;
 	int err;
 
 	pool = calloc(1, sizeof(*pool) + n * sizeof(pool->workers[0]));
@@ -321,6 +415,8 @@ struct worker_pool *worker_pool_start(struct octofs *ctx)
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->idle_cond, NULL);
 	for (i = 0; i < n; i++) {
+		/* One thread of its own asks ahead: never an upload's slot. */
+		pool->workers[i].ahead = i == ctx->opts->jobs;
 		err = start_worker(pool, &pool->workers[i], &cfg);
 		if (err) {
 			log_error("cannot start upload worker: %s",

@@ -222,8 +222,13 @@ def test_silent_put_times_out_and_is_retried(server, mounts):
         "the PUT that got no answer for 4 s was waited out: " + m.log())
     done = [p for p in server.log("put") if p["object_key"] == key]
     assert [(p["fault"], p["status"]) for p in done] == [(None, 200)]
-    # Given up on after timeout=1, long before the server would answer.
-    assert 0.9 <= done[0]["time"] - first["time"] < 3
+    # Given up on after timeout=1, long before the server would answer
+    # (it logs the held PUT when its 4 s are over).
+    wait_until(lambda: any(p["fault"] == "delay" for p in server.log("put")),
+               10, "the held PUT to be logged")
+    held = [p for p in server.log("put") if p["fault"] == "delay"][0]
+    assert held["object_key"] != key
+    assert 0.9 <= done[0]["time"] - held["time"] < 3, m.log()
 
 
 # -- Malformed presign answers: fail at once --------------------------------

@@ -1,6 +1,7 @@
 """Ignored names: stored, never uploaded; renamed into a real name, they
 are uploaded once, under that name."""
 import errno
+import hashlib
 import os
 
 import pytest
@@ -100,8 +101,10 @@ def test_bad_ignore_glob_is_a_mount_error(tmp_path, server):
     assert "ignore=" in str(e.value)
 
 
-def test_renamed_to_ignored_name_carries_no_state(server, mounts):
-    m = mounts(server, opts=["url_wait=30", "settle=2000"])
+@pytest.mark.parametrize("ahead", [0, 1])
+def test_renamed_to_ignored_name_carries_no_state(server, mounts, ahead):
+    m = mounts(server, opts=["url_wait=30", "settle=2000",
+                             "presign_ahead=%d" % ahead])
     write_file(m.path("done.txt"), b"uploaded")
     url = xattr(m.path("done.txt"))
     os.rename(m.path("done.txt"), m.path("done.txt~"))
@@ -114,8 +117,14 @@ def test_renamed_to_ignored_name_carries_no_state(server, mounts):
     write_file(m.path("last.txt"), b"last")
     assert server.fetch(xattr(m.path("last.txt"))) == b"last"
     assert_never_uploaded(m, server, "pending.txt~", b"not yet")
-    assert sorted(r["file_name"] for r in server.log("presign")) == \
-        ["done.txt", "last.txt"]
+    assert not [o for o in server.objects().values()
+                if o["sha256"] == hashlib.sha256(b"not yet").hexdigest()]
+    # Asked ahead while it was written, its name may have been presigned
+    # (nothing was sent); with presign_ahead=0 it never reaches the server.
+    names = sorted(r["file_name"] for r in server.log("presign"))
+    if ahead and "pending.txt" in names:
+        names.remove("pending.txt")
+    assert names == ["done.txt", "last.txt"]
 
 
 def test_hard_link_under_a_real_name_keeps_state(server, mounts):

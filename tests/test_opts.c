@@ -39,7 +39,8 @@ static void test_args(void)
 	struct fuse_args rest;
 	char err[512];
 	static const char *const argv[] = {
-		"octofs", "-o", "jobs=7,allow_other,url_files=0", "-f",
+		"octofs", "-o",
+		"jobs=7,allow_other,url_files=0,presign_ahead=0", "-f",
 		"store", "mnt",
 	};
 	int i, found = 0;
@@ -47,6 +48,7 @@ static void test_args(void)
 	is_int(parse(&o, argv, 6, err, sizeof(err), &rest), 0, "parse");
 	is_int(o.jobs, 7, "jobs");
 	is_int(o.url_files, 0, "url_files");
+	is_int(o.presign_ahead, 0, "presign_ahead");
 	is_int(o.foreground, 1, "-f");
 	is_str(o.store, "store", "store");
 	is_str(o.mountpoint, "mnt", "mount point");

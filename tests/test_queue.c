@@ -393,6 +393,7 @@ struct popper {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool returned;
+	bool ahead;		/* pops presigns ahead, not uploads */
 	struct octofs_job *job;
 	uint64_t gen;
 };
@@ -401,7 +402,8 @@ static void *popper_main(void *arg)
 {
 	struct popper *p = arg;
 	uint64_t gen = 0;
-	struct octofs_job *job = queue_pop(p->q, &gen);
+	struct octofs_job *job = p->ahead ? queue_pop_ahead(p->q) :
+					    queue_pop(p->q, &gen);
 
 	pthread_mutex_lock(&p->lock);
 	p->job = job;
@@ -412,13 +414,20 @@ static void *popper_main(void *arg)
 	return NULL;
 }
 
-static void popper_start(struct popper *p, struct octofs_queue *q)
+static void popper_start_as(struct popper *p, struct octofs_queue *q,
+			    bool ahead)
 {
 	memset(p, 0, sizeof(*p));
 	p->q = q;
+	p->ahead = ahead;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	pthread_create(&p->thread, NULL, popper_main, p);
+}
+
+static void popper_start(struct popper *p, struct octofs_queue *q)
+{
+	popper_start_as(p, q, false);
 }
 
 /* The popped job if the pop returned within @ms, else NULL. */
@@ -508,6 +517,173 @@ static void test_reader_keeps_backoff(void)
 	popper_start(&pop, q);
 	ok(popper_wait(&pop, 200) == NULL,
 	   "a reader does not cut a retry's backoff");
+	popper_end(&pop);
+	queue_free(q);
+}
+
+/* Tickets for the presign-ahead tests: a counter of frees. */
+static int tickets_freed;
+
+static void count_free(void *ticket)
+{
+	(void)ticket;
+	tickets_freed++;
+}
+
+static int ticket_a, ticket_b;
+
+/* A thread taking a job's ticket, which may wait for a presign ahead. */
+struct taker {
+	struct octofs_queue *q;
+	struct octofs_job *job;
+	pthread_t thread;
+	atomic_bool returned;
+	void *ticket;
+};
+
+static void *taker_main(void *arg)
+{
+	struct taker *t = arg;
+
+	t->ticket = queue_take_ticket(t->q, t->job);
+	atomic_store(&t->returned, true);
+	return NULL;
+}
+
+static void taker_start(struct taker *t, struct octofs_queue *q,
+			struct octofs_job *job)
+{
+	t->q = q;
+	t->job = job;
+	t->ticket = NULL;
+	atomic_store(&t->returned, false);
+	pthread_create(&t->thread, NULL, taker_main, t);
+}
+
+/* True (and joined) when the take returned within @ms. */
+static bool taker_wait(struct taker *t, long ms)
+{
+	struct timespec step = { 0, 5 * 1000000L };
+	long waited;
+
+	for (waited = 0; waited < ms; waited += 5) {
+		if (atomic_load(&t->returned)) {
+			pthread_join(t->thread, NULL);
+			return true;
+		}
+		nanosleep(&step, NULL);
+	}
+	return false;
+}
+
+/*
+ * Pop an upload (or with @ahead a presign ahead), at most 10 s; after a
+ * timeout the queue is shut down.
+ */
+static struct octofs_job *pop_within(struct octofs_queue *q, bool ahead,
+				     uint64_t *gen)
+{
+	struct popper pop;
+	struct octofs_job *job;
+
+	popper_start_as(&pop, q, ahead);
+	job = popper_wait(&pop, 10000);
+	if (!job)
+		queue_shutdown(q);
+	pthread_join(pop.thread, NULL);
+	pthread_mutex_destroy(&pop.lock);
+	pthread_cond_destroy(&pop.cond);
+	*gen = pop.gen;
+	return job;
+}
+
+static void test_presign_ahead(void)
+{
+	struct octofs_queue *q = queue_new(60000);
+	struct octofs_job *job, *ahead;
+	struct popper pop;
+	struct taker taker;
+	struct probe w;
+	uint64_t gen;
+
+	queue_presign_ahead(q, true);
+	tickets_freed = 0;
+	queue_job_put(q, hold(q, 100, "a.png"));
+	ahead = pop_within(q, true, &gen);
+	ok(ahead != NULL, "a file being written is handed out to presign "
+	   "ahead");
+	/* closed and someone waits: the upload starts, adopting the presign */
+	queue_submit(q, 1, 100, NULL);
+	probe_init(&w);
+	is_int(queue_wait(q, 1, 100, &w.w, 60000), 0, "a reader waits");
+	popper_start(&pop, q);
+	job = popper_wait(&pop, 10000);
+	ok(job != NULL, "the upload starts while its presign is in flight");
+	taker_start(&taker, q, job);
+	ok(!taker_wait(&taker, 200), "it waits for that presign's answer");
+	queue_ticket(q, ahead, "a.png", &ticket_a, count_free);
+	ok(taker_wait(&taker, 10000), "which it gets when it comes");
+	ok(taker.ticket == &ticket_a, "the upload gets the answer");
+	if (job) {
+		ok(queue_take_ticket(q, job) == NULL, "once");
+		queue_done(q, job, pop.gen, "https://x/a.png");
+	}
+	is_int(tickets_freed, 0, "a ticket taken is the taker's to free");
+	popper_end(&pop);
+	queue_free(q);
+
+	/* a rename forgets the answer; an answer for the old name is dropped */
+	q = queue_new(60000);
+	queue_presign_ahead(q, true);
+	queue_job_put(q, hold(q, 101, "b.txt"));
+	ahead = pop_within(q, true, &gen);
+	queue_ticket(q, ahead, "b.txt", &ticket_a, count_free);
+	queue_rename(q, 1, 101, "c.txt");
+	is_int(tickets_freed, 1, "a rename frees the old name's answer");
+	ahead = pop_within(q, true, &gen);
+	ok(ahead != NULL, "and asks again under the new name");
+	queue_rename(q, 1, 101, "d.txt");	/* while that is in flight */
+	queue_ticket(q, ahead, "c.txt", &ticket_b, count_free);
+	is_int(tickets_freed, 2, "an answer for a name it no longer has is "
+	       "dropped");
+	queue_free(q);
+
+	/* cancelled while asking; a kept answer is freed with the queue */
+	q = queue_new(60000);
+	queue_presign_ahead(q, true);
+	queue_job_put(q, hold(q, 102, "e.txt"));
+	ahead = pop_within(q, true, &gen);
+	queue_cancel(q, 1, 102);
+	ok(atomic_load(queue_job_cancel_flag(ahead)),
+	   "unlinking stops the presign in flight");
+	queue_ticket(q, ahead, "e.txt", &ticket_a, count_free);
+	is_int(tickets_freed, 3, "and its answer is dropped");
+	queue_job_put(q, hold(q, 103, "f.txt"));
+	ahead = pop_within(q, true, &gen);
+	queue_ticket(q, ahead, "f.txt", &ticket_b, count_free);
+	queue_free(q);
+	is_int(tickets_freed, 4, "freeing the queue frees a kept answer");
+
+	/* an upload that starts first takes the job off the ahead list */
+	q = queue_new(0);
+	queue_presign_ahead(q, true);
+	queue_job_put(q, hold(q, 104, "g.txt"));	/* on the ahead list */
+	queue_submit(q, 1, 104, NULL);
+	job = pop_within(q, false, &gen);
+	ok(job != NULL, "uploads are handed out apart from presigns");
+	popper_start_as(&pop, q, true);
+	ok(popper_wait(&pop, 200) == NULL, "an upload in flight is not "
+	   "presigned ahead");
+	if (job)
+		queue_done(q, job, gen, "https://x/g");
+	popper_end(&pop);
+	queue_free(q);
+
+	q = queue_new(60000);
+	queue_job_put(q, hold(q, 106, "i.txt"));
+	popper_start_as(&pop, q, true);
+	ok(popper_wait(&pop, 200) == NULL, "presigning ahead is off unless "
+	   "turned on");
 	popper_end(&pop);
 	queue_free(q);
 }
@@ -629,6 +805,7 @@ int main(void)
 	test_settle();
 	test_reader_ends_settle();
 	test_reader_keeps_backoff();
+	test_presign_ahead();
 	test_cancel_with();
 	test_retire_hook();
 	close(devnull);

@@ -34,12 +34,16 @@ def stored_status(m, name):
         return None
 
 
-def in_flight(server, n=1):
-    """Wait until n presigns were answered: their PUTs are starting (the
-    server logs a request when it ends, so a delayed PUT shows late)."""
-    wait_until(lambda: len([r for r in server.log("presign")
-                            if r["status"] == 200]) >= n,
-               10, "an upload to be in flight")
+def in_flight(path):
+    """Wait until the file's PUT is on the wire: its progress attribute
+    shows bytes sent (the server logs a request only when it ends)."""
+    def sending():
+        try:
+            value = os.getxattr(path, "user.octofs.progress")
+        except OSError:
+            return False
+        return int(value.split(b"/")[0]) > 0
+    wait_until(sending, 10, "the upload of %s to be sending" % path)
 
 
 def published(server):
@@ -58,7 +62,7 @@ def test_kill_9_during_upload_then_remount(server, remounts):
     m = remounts(server, opts=["url_wait=60"] + FAST_RETRY)
     data = os.urandom(300 * 1024)
     write_file(m.path("photo.jpg"), data)
-    in_flight(server)
+    in_flight(m.path("photo.jpg"))
     assert stored_status(m, "photo.jpg") == "uploading"
     m.proc.kill()
     m.proc.wait(10)
@@ -114,7 +118,7 @@ def stop_with_signal(server, remounts, sig, grace_s, put_delay_s, name,
     server.add_fault("put", "delay", seconds=put_delay_s)
     m = remounts(server, opts=["url_wait=30", "stop_grace=%d" % grace_s])
     write_file(m.path(name), data)
-    in_flight(server)
+    in_flight(m.path(name))
     m.proc.send_signal(sig)
     assert m.proc.wait(30) == 0
     return m
@@ -196,7 +200,7 @@ def test_rename_during_upload_lands_on_new_name(server, remounts):
     server.add_fault("put", "delay", seconds=1)
     m = remounts(server, opts=["url_wait=30"])
     write_file(m.path("draft.txt"), b"renamed in flight")
-    in_flight(server)
+    in_flight(m.path("draft.txt"))
     os.rename(m.path("draft.txt"), m.path("final.txt"))
     m.wait_status(m.path("final.txt"), "done")
     assert server.fetch(xattr(m.path("final.txt"))) == b"renamed in flight"
@@ -209,7 +213,7 @@ def test_unlink_stops_the_upload_in_flight(server, remounts):
     server.add_fault("put", "delay", seconds=2)
     m = remounts(server, opts=["url_wait=30"])
     write_file(m.path("secret.bin"), os.urandom(4 << 20))
-    in_flight(server)
+    in_flight(m.path("secret.bin"))
     os.unlink(m.path("secret.bin"))
     write_file(m.path("after.txt"), b"after")
     assert server.fetch(xattr(m.path("after.txt"))) == b"after"

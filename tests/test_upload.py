@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import xattr, xattr_errno, write_file, read_file
+from conftest import xattr, xattr_errno, write_file, read_file, wait_until
 
 
 def test_cp_then_url(mnt, server, tmp_path):
@@ -187,6 +187,56 @@ def test_reading_the_url_ends_the_rest(server, mounts):
     assert server.presign_count("wanted.txt") == 1
 
 
+def test_url_is_asked_for_while_the_file_is_written(server, mounts):
+    """presign_ahead (default): the upload URL is asked for while the file
+    is still open, so only the PUT is left after close; nothing is sent
+    before it."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("early.txt")
+    with open(path, "wb") as f:
+        f.write(b"written slowly\n")
+        f.flush()
+        wait_until(lambda: server.presign_count("early.txt") == 1, 10,
+                   "a presign while the file is open")
+        assert not server.log("put") and not server.objects()
+        assert xattr(path, "user.octofs.status") == "queued"
+    assert server.fetch(xattr(path)) == b"written slowly\n"
+    assert server.presign_count("early.txt") == 1
+
+
+def test_rename_before_close_asks_again(server, mounts):
+    """A URL asked for under one name is not used for another: the key's
+    extension and the content type follow the name at upload."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    with open(m.path("draft.txt"), "wb") as f:
+        f.write(b"\x89PNG not really")
+        f.flush()
+        wait_until(lambda: server.presign_count("draft.txt") == 1, 10,
+                   "a presign while the file is open")
+        os.rename(m.path("draft.txt"), m.path("final.png"))
+    url = xattr(m.path("final.png"))
+    assert url.endswith(".png")
+    assert server.fetch(url) == b"\x89PNG not really"
+    assert server.presign_count("final.png") == 1
+    assert server.presign_count("draft.txt") == 1
+    put = server.log("put")[-1]
+    assert put["object_key"].endswith(".png")
+
+
+def test_presign_ahead_off(server, mounts):
+    """presign_ahead=0: nothing reaches the server before the last close."""
+    m = mounts(server, opts=["url_wait=30", "settle=0", "presign_ahead=0"])
+    path = m.path("private.txt")
+    with open(path, "wb") as f:
+        f.write(b"not yet")
+        f.flush()
+        write_file(m.path("other.txt"), b"other")
+        assert server.fetch(xattr(m.path("other.txt"))) == b"other"
+        assert server.presign_count("private.txt") == 0
+    assert server.fetch(xattr(path)) == b"not yet"
+    assert server.presign_count("private.txt") == 1
+
+
 def test_no_settle_uploads_each_close(server, mounts):
     """settle=0: every close that ends a write is its own version; the URL
     the file ends with serves the last one."""
@@ -213,7 +263,7 @@ def test_writer_holds_the_upload(server, mounts):
         holder.flush()
         write_file(path, b"whole")          # a second writer closes
         assert xattr(path, "user.octofs.status") == "queued"
-        assert server.presign_count("held.txt") == 0
+        assert not server.log("put") and not server.objects()
     finally:
         holder.close()
     assert server.fetch(xattr(path)) == b"whole"
