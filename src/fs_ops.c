@@ -84,14 +84,24 @@ static bool name_ignored(struct octofs *ctx, const char *name)
 	return ignore_match(ctx->ignore, name);
 }
 
+/* Did the file show a sibling before this version (queued or later)? */
+static bool showed_sibling(int fd)
+{
+	enum state_status st = state_read_status(fd);
+
+	return st == STATE_QUEUED || st == STATE_UPLOADING || st == STATE_DONE;
+}
+
 /*
  * Start a new version: a held job and "queued" on disk.  A file @fresh
- * from an exclusive create has no earlier result to clear.
+ * from an exclusive create has no earlier result to clear, and its
+ * directory's listing changed anyway (the kernel saw the create).
  */
 static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 			  const char *name, bool fresh)
 {
 	struct octofs_job *job;
+	bool listing;
 	int err;
 
 	job = queue_hold(ctx->queue, inode->dev, inode->ino, inode->fd, name);
@@ -100,6 +110,7 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 		return;
 	}
 	queue_job_lock_state(job);
+	listing = !fresh && !showed_sibling(queue_job_fd(job));
 	err = fresh ? state_mark_new_queued(queue_job_fd(job)) :
 		      state_mark_queued(queue_job_fd(job));
 	queue_job_unlock_state(job);
@@ -108,6 +119,8 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 			 strerror(-err));
 	queue_job_put(ctx->queue, job);
 	url_files_changed(ctx, inode->dev, inode->ino);
+	if (listing)
+		url_files_listings_changed(ctx);
 }
 
 static void mark_version(struct octofs *ctx, struct octofs_inode *inode,
@@ -966,6 +979,15 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	/*
+	 * The kernel keeps the listing: it drops it itself when the
+	 * directory changes through the mount or its mtime moves (attribute
+	 * timeout), and url_files_listings_changed() when a sibling comes or
+	 * goes without either.
+	 */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	inode_dir_listed(ctx_of(req)->inodes, inode);
 	fuse_reply_open(req, fi);
 }
 
@@ -1382,6 +1404,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	/* O_TRUNC arrives with open, so truncation is seen as a write. */
 	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* A kept listing is dropped when the store's directory changes. */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	/*
 	 * The kernel applied the caller's umask to every mode it sends;
 	 * ours must not mask it a second time.

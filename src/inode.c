@@ -25,6 +25,8 @@ struct inode_table {
 	size_t n_buckets;
 	size_t n_inodes;
 	uint32_t sibling_epoch;	/* bumped by every inode_sibling_reset() */
+	struct octofs_inode *listed;	/* see inode_dir_listed() */
+	size_t n_listed;
 };
 
 static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
@@ -270,6 +272,51 @@ static void unhash(struct inode_table *t, struct octofs_inode *inode)
 	t->n_inodes--;
 }
 
+/* Take @inode off the listed directories; t->lock held. */
+static void unlist(struct inode_table *t, struct octofs_inode *inode)
+{
+	struct octofs_inode **p = &t->listed;
+
+	if (!inode->listed)
+		return;
+	while (*p != inode)
+		p = &(*p)->listed_next;
+	*p = inode->listed_next;
+	inode->listed = false;
+	t->n_listed--;
+}
+
+void inode_dir_listed(struct inode_table *t, struct octofs_inode *dir)
+{
+	pthread_mutex_lock(&t->lock);
+	if (!dir->listed) {
+		dir->listed = true;
+		dir->listed_next = t->listed;
+		t->listed = dir;
+		t->n_listed++;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n)
+{
+	struct octofs_inode *dir;
+	fuse_ino_t *ids = NULL;
+	size_t i = 0;
+
+	pthread_mutex_lock(&t->lock);
+	*n = t->n_listed;
+	if (*n) {
+		ids = malloc(*n * sizeof(*ids));
+		if (!ids)
+			*n = SIZE_MAX;
+	}
+	for (dir = ids ? t->listed : NULL; dir; dir = dir->listed_next)
+		ids[i++] = inode_id(t, dir);
+	pthread_mutex_unlock(&t->lock);
+	return ids;
+}
+
 /*
  * Free @inode if nobody refers to it any more; t->lock held.  A virtual
  * file's references on its file and directory may free those too.
@@ -284,6 +331,7 @@ static void maybe_free_locked(struct inode_table *t,
 	target = inode->url_of;
 	dir = inode->url_dir;
 	unhash(t, inode);
+	unlist(t, inode);
 	free_inode(inode);
 	if (target) {
 		target->refs--;

@@ -33,6 +33,8 @@ struct octofs_inode {
 	unsigned int refs;	/* ours: virtual files, open operations */
 	uint32_t sibling_ms;	/* when sibling was learnt */
 	unsigned char sibling;	/* 0 unknown, 1 none, 2 shown */
+	bool listed;		/* a directory the kernel may keep a */
+	struct octofs_inode *listed_next;	/* listing of */
 
 	/* Guarded by lock. */
 	bool dirty;		/* modified since its upload was submitted */
@@ -101,6 +103,15 @@ enum inode_sibling inode_sibling_get(struct inode_table *t, dev_t dev,
 void inode_sibling_set(struct inode_table *t, dev_t dev, ino_t ino,
 		       uint32_t gen, enum inode_sibling sibling);
 void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino);
+
+/*
+ * Directories the kernel may keep a listing of (opened with its readdir
+ * cache on): inode_dir_listed() remembers @dir until it is freed, and
+ * inode_listed_dirs() returns their ids (caller frees; NULL when there
+ * are none, *n = 0, or out of memory, *n = SIZE_MAX).
+ */
+void inode_dir_listed(struct inode_table *t, struct octofs_inode *dir);
+fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n);
 
 /* Remember the name the inode was last seen under (best effort). */
 void inode_set_name(struct octofs_inode *inode, const char *name);

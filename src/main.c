@@ -228,9 +228,11 @@ static int store_fd(struct startup *s)
 }
 
 /* A URL appeared, or a sibling is to vanish: the kernel asks again. */
-static void upload_ended(void *arg, dev_t dev, ino_t ino)
+static void upload_ended(void *arg, dev_t dev, ino_t ino, bool failed)
 {
 	url_files_changed(arg, dev, ino);
+	if (failed)
+		url_files_listings_changed(arg);
 }
 
 static int start_threads(struct startup *s)

@@ -767,7 +767,7 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	job_unref_locked(job);
 	pthread_mutex_unlock(&q->lock);
 	if (retired && q->retired)
-		q->retired(q->retired_arg, dev, ino);
+		q->retired(q->retired_arg, dev, ino, err != 0);
 	answer_waiters(w, url, err);
 }
 

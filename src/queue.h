@@ -65,11 +65,12 @@ struct queue_counts {
 struct octofs_queue *queue_new(unsigned long settle_ms);
 
 /*
- * @fn runs in the worker when a job ends (done, or failed for good): after
- * the queue forgot the job, before its waiters are answered.  Set it
- * before any worker starts.
+ * @fn runs in the worker when a job ends (done, or @failed for good):
+ * after the queue forgot the job, before its waiters are answered.  Set
+ * it before any worker starts.
  */
-typedef void (*queue_retire_fn)(void *arg, dev_t dev, ino_t ino);
+typedef void (*queue_retire_fn)(void *arg, dev_t dev, ino_t ino,
+				bool failed);
 void queue_on_retire(struct octofs_queue *q, queue_retire_fn fn, void *arg);
 
 /* Stop: queue_pop() returns NULL, waiters get -ETIMEDOUT.  Idempotent. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "inode.h"
+#include "log.h"
 #include "octofs.h"
 #include "opts.h"
 #include "queue.h"
@@ -268,6 +269,32 @@ int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 
 /* Most names of one file a change is told to at once; see below. */
 #define CHANGED_MAX 16
+
+void url_files_listings_changed(struct octofs *ctx)
+{
+	fuse_ino_t *dirs;
+	size_t n, i;
+
+	if (!ctx->opts->url_files)
+		return;
+	dirs = inode_listed_dirs(ctx->inodes, &n);
+	if (n == SIZE_MAX) {
+		log_warn("out of memory: a directory listing may show a "
+			 "NAME.url that is gone until the directory changes");
+		return;
+	}
+	pthread_mutex_lock(&ctx->notify_lock);
+	for (i = 0; i < n; i++) {
+		/* A directory's pages are its listing: no writeback, and
+		 * the kernel holds none of their locks while it waits
+		 * for us. */
+		if (ctx->notify_se)
+			fuse_lowlevel_notify_inval_inode(ctx->notify_se,
+							 dirs[i], 0, 0);
+	}
+	pthread_mutex_unlock(&ctx->notify_lock);
+	free(dirs);
+}
 
 void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino)
 {

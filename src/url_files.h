@@ -54,6 +54,14 @@ int url_files_check(struct octofs *ctx, struct octofs_inode *inode,
  */
 void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino);
 
+/*
+ * Whether a file shows a sibling at all may have changed without a change
+ * to its directory the kernel saw (an upload failed for good, a file with
+ * no upload state got one): the kernel drops the listings it keeps.
+ * Same timing as url_files_changed().
+ */
+void url_files_listings_changed(struct octofs *ctx);
+
 /* open, read and unlink of a virtual file; they reply to @req. */
 void url_files_open(fuse_req_t req, struct octofs *ctx,
 		    struct octofs_inode *inode, struct fuse_file_info *fi);

@@ -737,16 +737,18 @@ struct retire_probe {
 	int calls;
 	ino_t ino;
 	bool had_job;
+	bool failed;
 	int waiter_calls;
 };
 
-static void retire_fn(void *arg, dev_t dev, ino_t ino)
+static void retire_fn(void *arg, dev_t dev, ino_t ino, bool failed)
 {
 	struct retire_probe *p = arg;
 	enum job_state js;
 
 	p->calls++;
 	p->ino = ino;
+	p->failed = failed;
 	p->had_job = !queue_state(p->q, dev, ino, &js);
 	pthread_mutex_lock(&p->waiter->lock);
 	p->waiter_calls = p->waiter->calls;
@@ -772,6 +774,7 @@ static void test_retire_hook(void)
 	job = queue_pop(q, &gen);
 	queue_done(q, job, gen, "https://x/r");
 	is_int(p.calls, 1, "done retires once");
+	ok(!p.failed, "as done");
 	is_int((int)p.ino, 97, "with the file's inode");
 	ok(!p.had_job, "after the job is gone");
 	is_int(p.waiter_calls, 0, "before the reader is answered");
@@ -787,6 +790,7 @@ static void test_retire_hook(void)
 	job = queue_pop(q, &gen);
 	queue_failed(q, job, gen);
 	is_int(p.calls, 2, "failing for good retires");
+	ok(p.failed, "as failed");
 	queue_free(q);
 }
 

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import xattr, xattr_errno, write_file, read_file
+from conftest import wait_until, xattr, xattr_errno, write_file, read_file
 
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
@@ -219,3 +219,54 @@ def test_real_sibling_name_wins_in_listing(mnt):
     names = os.listdir(mnt.path())
     assert sorted(names) == ["a.txt", "a.txt.url"]
     assert read_file(mnt.path("a.txt.url")) == b"mine\n"
+
+
+# -- Listings: the kernel keeps a directory's listing (readdir cache) ------
+
+def listed(m, *parts):
+    """List twice: the second listing comes from the kernel's cache."""
+    first = sorted(os.listdir(m.path(*parts)))
+    assert sorted(os.listdir(m.path(*parts))) == first
+    return first
+
+
+def test_listing_shows_sibling_of_a_stored_file_written_later(server,
+                                                              mounts):
+    """A file put in the store behind the mount has no upload state and
+    no sibling; written through the mount, it gets one, though its
+    directory did not change."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    write_file(m.store_path("old.txt"), b"from before")
+    assert listed(m) == ["old.txt"]
+    with open(m.path("old.txt"), "r+b") as f:
+        f.write(b"FROM")
+    assert listed(m) == ["old.txt", "old.txt.url"]
+    assert server.fetch(xattr(m.path("old.txt"))) == b"FROM before"
+
+
+def test_listing_of_a_subdirectory_follows_failure(server, mounts):
+    """Every directory whose listing the kernel keeps is told."""
+    server.add_fault("presign", "success_false", message="refused",
+                     delay=0.4, count=1)
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    os.makedirs(m.path("a", "b"))
+    write_file(m.path("a", "b", "f.txt"), b"f")
+    assert listed(m, "a", "b") == ["f.txt", "f.txt.url"]
+    with pytest.raises(OSError):
+        xattr(m.path("a", "b", "f.txt"))          # waits for the failure
+    assert listed(m, "a", "b") == ["f.txt"]
+
+
+def test_listing_follows_the_store(server, mounts):
+    """Names added or removed in the store behind the mount show once the
+    directory's attributes time out (1 s), like any cached file."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    write_file(m.path("mine.txt"), b"m")
+    assert listed(m) == ["mine.txt", "mine.txt.url"]
+    write_file(m.store_path("theirs.txt"), b"t")
+    wait_until(lambda: "theirs.txt" in os.listdir(m.path()), 5,
+               "the store's new name in the listing")
+    os.unlink(m.store_path("theirs.txt"))
+    wait_until(lambda: "theirs.txt" not in os.listdir(m.path()), 5,
+               "the store's removed name to leave the listing")
+    assert listed(m) == ["mine.txt", "mine.txt.url"]
