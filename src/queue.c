@@ -15,6 +15,11 @@
 #include "queue.h"
 
 #define QUEUE_BUCKETS_MIN 64
+/*
+ * Answers asked ahead kept at once (about 1 KiB each): a long queue does
+ * not make memory grow, nor the answers go stale before their uploads.
+ */
+#define AHEAD_TICKETS_MAX 64
 
 /* The two lists a job can be on, each threaded through the job. */
 enum { LINK_RUN, LINK_AHEAD, N_LINKS };
@@ -75,6 +80,7 @@ struct octofs_queue {
 	struct job_fifo run;		/* runnable jobs */
 	struct job_fifo ahead;		/* jobs to presign ahead */
 	bool ahead_on;			/* presigning ahead is on */
+	unsigned int n_tickets;		/* kept by jobs in the table */
 	struct queue_waiter *waiters;
 	unsigned long uploading;
 	unsigned long done;		/* uploads finished since mount */
@@ -208,10 +214,24 @@ static void run_append(struct octofs_queue *q, struct octofs_job *job)
 }
 
 /* Presigns asked ahead.  q->lock held throughout. */
-static void drop_ticket(struct octofs_job *job)
+static void free_ticket(struct octofs_job *job)
 {
 	if (job->ticket)
 		job->ticket_free(job->ticket);
+	job->ticket = NULL;
+	job->ticket_free = NULL;
+}
+
+/* The job's ticket leaves the count (freed, or handed out with @free). */
+static void drop_ticket(struct octofs_queue *q, struct octofs_job *job,
+			bool free_it)
+{
+	if (!job->ticket)
+		return;
+	if (q->n_tickets-- == AHEAD_TICKETS_MAX)
+		pthread_cond_signal(&q->ahead_cond);
+	if (free_it)
+		free_ticket(job);
 	job->ticket = NULL;
 	job->ticket_free = NULL;
 }
@@ -243,7 +263,7 @@ static struct octofs_job *ahead_take(struct octofs_queue *q)
 
 static void job_free(struct octofs_job *job)
 {
-	drop_ticket(job);
+	free_ticket(job);	/* only at queue_free(): retiring drops it */
 	close(job->fd);
 	pthread_mutex_destroy(&job->state_lock);
 	free(job->name);
@@ -298,7 +318,8 @@ out_free_job:
 }
 
 /* A new name also forgets a URL asked for under the old one. */
-static int set_name(struct octofs_job *job, const char *name)
+static int set_name(struct octofs_queue *q, struct octofs_job *job,
+		    const char *name)
 {
 	char *copy;
 
@@ -309,7 +330,7 @@ static int set_name(struct octofs_job *job, const char *name)
 		return -ENOMEM;
 	free(job->name);
 	job->name = copy;
-	drop_ticket(job);
+	drop_ticket(q, job, true);
 	job->ahead_tried = false;
 	return 0;
 }
@@ -342,7 +363,7 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 		job = insert_job(q, dev, ino, fd, name);
 		if (!job)
 			goto out_unlock;
-	} else if (set_name(job, name)) {
+	} else if (set_name(q, job, name)) {
 		job = NULL;
 		goto out_unlock;
 	}
@@ -372,7 +393,7 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 		err = -ENOENT;
 		goto out_unlock;
 	}
-	err = set_name(job, name);
+	err = set_name(q, job, name);
 	job->held = false;
 	/*
 	 * Let a program that closes and reopens at once finish first, unless
@@ -451,6 +472,7 @@ static struct queue_waiter *retire_job(struct octofs_queue *q,
 
 	run_remove(q, job);
 	ahead_remove(q, job);
+	drop_ticket(q, job, true);
 	/* No one will want a presign still asked ahead for it. */
 	if (job->presigning)
 		atomic_store(&job->cancel, 1);
@@ -504,7 +526,7 @@ void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 
 	pthread_mutex_lock(&q->lock);
 	job = find_job(q, dev, ino);
-	if (job && set_name(job, name))
+	if (job && set_name(q, job, name))
 		log_warn("out of memory renaming the upload of %s", job->name);
 	else if (job && (job->held || job->settling))
 		ahead_want(q, job);
@@ -641,12 +663,28 @@ static void claim_ahead(struct octofs_job *job)
 	atomic_store(&job->cancel, 0);
 }
 
+/*
+ * The next job worth asking ahead for, or NULL; q->lock held.  One that
+ * neither a writer holds nor rests is already waiting for an upload,
+ * which will ask itself: skipped.
+ */
+static struct octofs_job *next_ahead(struct octofs_queue *q)
+{
+	struct octofs_job *job;
+
+	if (q->n_tickets >= AHEAD_TICKETS_MAX)
+		return NULL;
+	while ((job = ahead_take(q)) && !job->held && !job->settling)
+		;
+	return job;
+}
+
 struct octofs_job *queue_pop_ahead(struct octofs_queue *q)
 {
 	struct octofs_job *job = NULL;
 
 	pthread_mutex_lock(&q->lock);
-	while (!q->stopping && !(job = ahead_take(q)))
+	while (!q->stopping && !(job = next_ahead(q)))
 		pthread_cond_wait(&q->ahead_cond, &q->lock);
 	if (job)
 		claim_ahead(job);
@@ -695,6 +733,7 @@ void queue_ticket(struct octofs_queue *q, struct octofs_job *job,
 	    !strcmp(name, job->name)) {
 		job->ticket = ticket;
 		job->ticket_free = fn;
+		q->n_tickets++;
 	} else if (ticket) {
 		fn(ticket);
 	}
@@ -711,8 +750,7 @@ void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job)
 	while (job->presigning)
 		pthread_cond_wait(&q->ticket_cond, &q->lock);
 	ticket = job->ticket;
-	job->ticket = NULL;
-	job->ticket_free = NULL;
+	drop_ticket(q, job, false);
 	job->ahead_tried = false;
 	pthread_mutex_unlock(&q->lock);
 	return ticket;

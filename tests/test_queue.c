@@ -597,6 +597,55 @@ static struct octofs_job *pop_within(struct octofs_queue *q, bool ahead,
 	return job;
 }
 
+/* Jobs already waiting for an upload are skipped; answers kept are capped. */
+static void test_presign_ahead_bounds(void)
+{
+	struct octofs_queue *q = queue_new(0);
+	struct octofs_job *ahead, *jobs[65];
+	struct popper pop;
+	uint64_t gen;
+	int i, kept = 0;
+
+	queue_presign_ahead(q, true);
+	queue_job_put(q, hold(q, 200, "ready.txt"));
+	queue_submit(q, 1, 200, NULL);		/* no settle: ready at once */
+	popper_start_as(&pop, q, true);
+	ok(popper_wait(&pop, 200) == NULL,
+	   "a job ready for upload is not presigned ahead");
+	popper_end(&pop);
+	queue_free(q);
+
+	q = queue_new(0);
+	queue_presign_ahead(q, true);
+	tickets_freed = 0;
+	for (i = 0; i < 65; i++) {
+		queue_job_put(q, hold(q, 300 + i, "held.txt"));
+		jobs[i] = NULL;
+	}
+	for (i = 0; i < 64; i++) {
+		ahead = pop_within(q, true, &gen);
+		if (!ahead)
+			break;
+		queue_ticket(q, ahead, "held.txt", &ticket_a, count_free);
+		kept++;
+	}
+	is_int(kept, 64, "64 answers are kept");
+	popper_start_as(&pop, q, true);
+	ok(popper_wait(&pop, 200) == NULL, "no more are asked for");
+	queue_submit(q, 1, 300, NULL);
+	jobs[0] = queue_pop(q, &gen);
+	ok(jobs[0] && queue_take_ticket(q, jobs[0]) == &ticket_a,
+	   "an upload takes one");
+	ok(popper_wait(&pop, 10000) != NULL, "then the next is asked for");
+	if (pop.job)
+		queue_ticket(q, pop.job, "held.txt", NULL, NULL);
+	if (jobs[0])
+		queue_done(q, jobs[0], gen, "https://x/h");
+	popper_end(&pop);
+	queue_free(q);
+	is_int(tickets_freed, 63, "the queue frees the 63 answers it kept");
+}
+
 static void test_presign_ahead(void)
 {
 	struct octofs_queue *q = queue_new(60000);
@@ -686,6 +735,8 @@ static void test_presign_ahead(void)
 	   "turned on");
 	popper_end(&pop);
 	queue_free(q);
+
+	test_presign_ahead_bounds();
 }
 
 struct forget_probe {
