@@ -110,7 +110,8 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 		return;
 	}
 	queue_job_lock_state(job);
-	listing = !fresh && !showed_sibling(queue_job_fd(job));
+	listing = !fresh && ctx->opts->url_files &&
+		  !showed_sibling(queue_job_fd(job));
 	err = fresh ? state_mark_new_queued(queue_job_fd(job)) :
 		      state_mark_queued(queue_job_fd(job));
 	queue_job_unlock_state(job);

@@ -222,7 +222,7 @@ static void free_ticket(struct octofs_job *job)
 	job->ticket_free = NULL;
 }
 
-/* The job's ticket leaves the count (freed, or handed out with @free). */
+/* The job's ticket leaves the count: freed, or (!@free_it) handed out. */
 static void drop_ticket(struct octofs_queue *q, struct octofs_job *job,
 			bool free_it)
 {
@@ -231,7 +231,7 @@ static void drop_ticket(struct octofs_queue *q, struct octofs_job *job,
 	if (q->n_tickets-- == AHEAD_TICKETS_MAX)
 		pthread_cond_signal(&q->ahead_cond);
 	if (free_it)
-		free_ticket(job);
+		job->ticket_free(job->ticket);
 	job->ticket = NULL;
 	job->ticket_free = NULL;
 }

@@ -42,11 +42,10 @@ static void probe_init(struct probe *p)
 	pthread_cond_init(&p->cond, NULL);
 }
 
-/* Wait at most @ms for the probe to be answered; returns calls. */
-static int probe_wait(struct probe *p, long ms)
+/* @ms from now, on the clock pthread_cond_timedwait() uses by default. */
+static struct timespec deadline_in(long ms)
 {
 	struct timespec deadline;
-	int calls;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += ms / 1000;
@@ -55,13 +54,31 @@ static int probe_wait(struct probe *p, long ms)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&p->lock);
-	while (!p->calls &&
-	       pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == 0)
+	return deadline;
+}
+
+/*
+ * Wait at most @ms for another thread to make *@n non-zero under @lock
+ * and signal @cond; returns *@n.
+ */
+static int wait_nonzero(pthread_mutex_t *lock, pthread_cond_t *cond,
+			const int *n, long ms)
+{
+	struct timespec deadline = deadline_in(ms);
+	int got;
+
+	pthread_mutex_lock(lock);
+	while (!*n && pthread_cond_timedwait(cond, lock, &deadline) == 0)
 		;
-	calls = p->calls;
-	pthread_mutex_unlock(&p->lock);
-	return calls;
+	got = *n;
+	pthread_mutex_unlock(lock);
+	return got;
+}
+
+/* Wait at most @ms for the probe to be answered; returns calls. */
+static int probe_wait(struct probe *p, long ms)
+{
+	return wait_nonzero(&p->lock, &p->cond, &p->calls, ms);
 }
 
 static int devnull;
@@ -392,7 +409,7 @@ struct popper {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool returned;
+	int returned;
 	bool ahead;		/* pops presigns ahead, not uploads */
 	struct octofs_job *job;
 	uint64_t gen;
@@ -408,7 +425,7 @@ static void *popper_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	p->job = job;
 	p->gen = gen;
-	p->returned = true;
+	p->returned = 1;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -433,23 +450,9 @@ static void popper_start(struct popper *p, struct octofs_queue *q)
 /* The popped job if the pop returned within @ms, else NULL. */
 static struct octofs_job *popper_wait(struct popper *p, long ms)
 {
-	struct timespec deadline;
-	struct octofs_job *job;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += ms / 1000;
-	deadline.tv_nsec += (ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&p->lock);
-	while (!p->returned &&
-	       pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == 0)
-		;
-	job = p->returned ? p->job : NULL;
-	pthread_mutex_unlock(&p->lock);
-	return job;
+	if (!wait_nonzero(&p->lock, &p->cond, &p->returned, ms))
+		return NULL;
+	return p->job;		/* written before returned, under the lock */
 }
 
 /* Shut the queue down (a pop still blocked returns) and join. */
@@ -537,43 +540,47 @@ struct taker {
 	struct octofs_queue *q;
 	struct octofs_job *job;
 	pthread_t thread;
-	atomic_bool returned;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int returned;
 	void *ticket;
 };
 
 static void *taker_main(void *arg)
 {
 	struct taker *t = arg;
+	void *ticket = queue_take_ticket(t->q, t->job);
 
-	t->ticket = queue_take_ticket(t->q, t->job);
-	atomic_store(&t->returned, true);
+	pthread_mutex_lock(&t->lock);
+	t->ticket = ticket;
+	t->returned = 1;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
 	return NULL;
 }
 
 static void taker_start(struct taker *t, struct octofs_queue *q,
 			struct octofs_job *job)
 {
+	memset(t, 0, sizeof(*t));
 	t->q = q;
 	t->job = job;
-	t->ticket = NULL;
-	atomic_store(&t->returned, false);
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
 	pthread_create(&t->thread, NULL, taker_main, t);
 }
 
 /* True (and joined) when the take returned within @ms. */
 static bool taker_wait(struct taker *t, long ms)
 {
-	struct timespec step = { 0, 5 * 1000000L };
-	long waited;
+	bool returned = wait_nonzero(&t->lock, &t->cond, &t->returned, ms);
 
-	for (waited = 0; waited < ms; waited += 5) {
-		if (atomic_load(&t->returned)) {
-			pthread_join(t->thread, NULL);
-			return true;
-		}
-		nanosleep(&step, NULL);
+	if (returned) {
+		pthread_join(t->thread, NULL);
+		pthread_mutex_destroy(&t->lock);
+		pthread_cond_destroy(&t->cond);
 	}
-	return false;
+	return returned;
 }
 
 /*
