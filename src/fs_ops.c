@@ -6,7 +6,8 @@
  * descriptor), turns -1 into errno and replies.  On top of that, writes
  * mark the file modified and the last writer's release submits it for
  * upload (mark_modified, submit_if_done), and the .url names are handed
- * to url_files.c.
+ * to url_files.c.  Open files whose bytes the kernel moves itself
+ * (passthrough.c) are marked when they open for writing instead.
  */
 #include "config.h"
 
@@ -32,6 +33,7 @@
 #include "log.h"
 #include "octofs.h"
 #include "opts.h"
+#include "passthrough.h"
 #include "queue.h"
 #include "state.h"
 #include "url_files.h"
@@ -45,6 +47,7 @@
 struct open_file {
 	int fd;
 	bool writer;		/* opened for writing: counted in writers */
+	int backing_id;		/* > 0: the kernel passes it through */
 };
 
 /* An open directory: its listing, taken at offset 0. */
@@ -329,13 +332,55 @@ static int set_owner(struct octofs_inode *inode, const struct stat *attr,
 	return 0;
 }
 
-static int set_size(struct octofs *ctx, struct octofs_inode *inode,
+/*
+ * Clearing set-user-ID and set-group-ID bits is ours where the kernel
+ * leaves it to us: open(O_TRUNC) truncates here, and with
+ * FUSE_HANDLE_KILLPRIV_V2 (passthrough_kills_privs()) so do writes and
+ * truncates.  The kernel would clear them for a caller without
+ * CAP_FSETID; we cannot see capabilities, only that callers other than
+ * root do not normally have it.  @fd may be an O_PATH descriptor.
+ */
+static bool caller_keeps_privs(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->uid == 0;
+}
+
+static mode_t without_privs(mode_t mode)
+{
+	mode &= ~S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~S_ISGID;
+	return mode;
+}
+
+static int kill_priv(fuse_req_t req, int fd)
+{
+	char path[FDPATH_MAX];
+	struct stat st;
+
+	if (caller_keeps_privs(req))
+		return 0;
+	if (fstat(fd, &st))
+		return -errno;
+	if (without_privs(st.st_mode) == st.st_mode)
+		return 0;
+	return chmod(fdpath(fd, path), without_privs(st.st_mode) & ~S_IFMT) ?
+		       -errno : 0;
+}
+
+static int set_size(fuse_req_t req, struct octofs_inode *inode,
 		    struct fuse_file_info *fi, off_t size)
 {
+	struct octofs *ctx = ctx_of(req);
 	char path[FDPATH_MAX];
 	int res;
 
 	mark_modified(ctx, inode);
+	if (passthrough_kills_privs(ctx->passthrough)) {
+		res = kill_priv(req, fi ? fh_of(fi)->fd : inode->fd);
+		if (res)
+			return res;
+	}
 	if (fi)
 		res = ftruncate(fh_of(fi)->fd, size);
 	else
@@ -391,7 +436,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		err = set_owner(inode, attr, to_set);
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE))
-		err = set_size(ctx, inode, fi, attr->st_size);
+		err = set_size(req, inode, fi, attr->st_size);
 	if (!err && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			       FUSE_SET_ATTR_ATIME_NOW |
 			       FUSE_SET_ATTR_MTIME_NOW)))
@@ -722,43 +767,133 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, 0);
 }
 
-/* Open files. */
-static int open_handle(struct octofs_inode *inode, int fd,
-		       struct fuse_file_info *fi)
+/*
+ * The kernel takes one backing file per inode, shared by every open file
+ * that passes through, writers and readers alike: open it for both (the
+ * kernel checked each caller's access already).  It keeps its own
+ * reference, so our descriptor is closed at once.
+ */
+static int new_backing(struct octofs *ctx, struct octofs_inode *inode)
 {
+	char path[FDPATH_MAX];
+	int fd, id;
+
+	fd = open(fdpath(inode->fd, path), O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		id = -errno;
+	} else {
+		id = passthrough_open(ctx->passthrough, fd);
+		close(fd);
+	}
+	if (id < 0)
+		log_debug("cannot pass %s through: %s", inode->name,
+			  strerror(-id));
+	return id;
+}
+
+/*
+ * Open files.  Passthrough or not: the kernel serves every open file of
+ * an inode the same way, so the first open decides while others are
+ * open.  Passed through, the bytes never reach us, so a writer makes a
+ * new version when it opens.  A writer that may leave the bytes as they
+ * were (neither created nor truncated: touch, an append that fails)
+ * goes through us where the choice is free, so that only a real write
+ * makes a new version; so does one whose writes must clear the file's
+ * set-user-ID or set-group-ID bit, which only we can do.  Returns the
+ * backing file's id, or 0 for none.
+ */
+static int pick_backing(struct octofs *ctx, struct octofs_inode *inode,
+			bool served_if_free)
+{
+	int id = 0;
+
+	pthread_mutex_lock(&inode->lock);
+	if (inode->direct)
+		id = inode->backing_id;
+	else if (!inode->served && !served_if_free &&
+		 passthrough_enabled(ctx->passthrough))
+		id = new_backing(ctx, inode);
+	if (id > 0) {
+		inode->backing_id = id;
+		inode->direct++;
+	} else {
+		inode->served++;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return id > 0 ? id : 0;
+}
+
+static void drop_backing(struct octofs *ctx, struct octofs_inode *inode,
+			 int id)
+{
+	int last = 0;
+
+	pthread_mutex_lock(&inode->lock);
+	if (id <= 0) {
+		inode->served--;
+	} else if (!--inode->direct) {
+		last = inode->backing_id;
+		inode->backing_id = 0;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	passthrough_close(ctx->passthrough, last);
+}
+
+/* Would a write by the caller have to clear privilege bits of @fd? */
+static bool writes_kill_privs(fuse_req_t req, int fd)
+{
+	struct stat st;
+
+	return !caller_keeps_privs(req) &&
+	       (fstat(fd, &st) || without_privs(st.st_mode) != st.st_mode);
+}
+
+/* @new_bytes: created or truncated, so a new version in any case. */
+static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
+		       struct fuse_file_info *fi, bool new_bytes)
+{
+	struct octofs *ctx = ctx_of(req);
 	struct open_file *fh = calloc(1, sizeof(*fh));
+	bool kills;
+	int id, err = 0;
 
 	if (!fh)
 		return -ENOMEM;
-	fh->fd = fd;
 	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+	kills = fh->writer && writes_kill_privs(req, fd);
+	id = pick_backing(ctx, inode, fh->writer && (!new_bytes || kills));
+	/*
+	 * Passed through all the same (the file is open that way already):
+	 * its writes will not reach us, so clear the bits now.
+	 */
+	if (id > 0 && kills)
+		err = kill_priv(req, fd);
+	if (err) {
+		drop_backing(ctx, inode, id);
+		free(fh);
+		return err;
+	}
+	fh->fd = fd;
+	fh->backing_id = id;
 	if (fh->writer)
 		add_writer(inode, 1);
+	if (fh->writer && id > 0 && !new_bytes)
+		mark_modified(ctx, inode);
 	fi->fh = (uintptr_t)fh;
 	return 0;
 }
 
-/*
- * open(O_TRUNC) truncates here, and the kernel leaves clearing the
- * set-user-ID and set-group-ID bits to us.  It would clear them for a
- * caller without CAP_FSETID; we cannot see capabilities, only that
- * callers other than root do not normally have it.
- */
-static int kill_priv(fuse_req_t req, int fd)
+/* The end of an open file: its last writer's close submits the upload. */
+static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
+			 struct open_file *fh)
 {
-	struct stat st;
-	mode_t mode;
-
-	if (fuse_req_ctx(req)->uid == 0)
-		return 0;
-	if (fstat(fd, &st))
-		return -errno;
-	mode = st.st_mode & ~S_ISUID;
-	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		mode &= ~S_ISGID;
-	if (mode == st.st_mode)
-		return 0;
-	return fchmod(fd, mode & ~S_IFMT) ? -errno : 0;
+	drop_backing(ctx, inode, fh->backing_id);
+	close(fh->fd);
+	if (fh->writer) {
+		add_writer(inode, -1);
+		submit_if_done(ctx, inode);
+	}
+	free(fh);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -786,7 +921,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	err = (fi->flags & O_TRUNC) ? kill_priv(req, fd) : 0;
 	if (!err)
-		err = open_handle(inode, fd, fi);
+		err = open_handle(req, inode, fd, fi, fi->flags & O_TRUNC);
 	if (err) {
 		close(fd);
 		reply_status(req, err);
@@ -794,7 +929,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fi->flags & O_TRUNC)
 		mark_modified(ctx, inode);
-	fuse_reply_open(req, fi);
+	/* Not delivered (interrupted): the kernel never releases it. */
+	if (passthrough_reply_open(req, fi, fh_of(fi)->backing_id))
+		close_handle(ctx, inode, fh_of(fi));
 }
 
 /* Is @fd the regular file @st describes? */
@@ -846,14 +983,18 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * handle; a handle on another file would lose what is written.
 	 * Make none.
 	 */
-	err = same_file(fd, &e.attr) ? open_handle(inode, fd, fi) : -EIO;
+	err = same_file(fd, &e.attr) ? open_handle(req, inode, fd, fi, true) :
+				       -EIO;
 	if (err) {
 		inode_forget(ctx->inodes, inode, 1);
 		goto out_close;
 	}
 	/* O_EXCL: this openat made the file, bare of attributes. */
 	mark_version(ctx, inode, fi->flags & O_EXCL);
-	fuse_reply_create(req, &e, fi);
+	if (passthrough_reply_create(req, &e, fi, fh_of(fi)->backing_id)) {
+		close_handle(ctx, inode, fh_of(fi));
+		inode_forget(ctx->inodes, inode, 1);
+	}
 	return;
 
 out_close:
@@ -886,6 +1027,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 	/* Before the bytes change, so an upload in flight is abandoned. */
 	mark_modified(ctx_of(req), ino_of(req, ino));
+	if (passthrough_kills_privs(ctx_of(req)->passthrough)) {
+		res = kill_priv(req, fh_of(fi)->fd);
+		if (res) {
+			fuse_reply_err(req, (int)-res);
+			return;
+		}
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
@@ -913,17 +1061,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct octofs_inode *inode = ino_of(req, ino);
 	struct open_file *fh = fh_of(fi);
 
-	if (fh) {
-		close(fh->fd);
-		if (fh->writer) {
-			add_writer(inode, -1);
-			submit_if_done(ctx_of(req), inode);
-		}
-		free(fh);
-	}
+	if (fh)
+		close_handle(ctx_of(req), ino_of(req, ino), fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1413,6 +1554,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * ours must not mask it a second time.
 	 */
 	umask(0);
+	if (passthrough_enabled(ctx->passthrough))
+		log_info("passthrough: the kernel moves file bytes to and "
+			 "from the store");
 	/* Locks are the kernel's: the store is reached only through us. */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 }

@@ -39,6 +39,9 @@ struct octofs_inode {
 	/* Guarded by lock. */
 	bool dirty;		/* modified since its upload was submitted */
 	unsigned int writers;	/* open handles with write access */
+	unsigned int direct;	/* open handles the kernel passes through */
+	int backing_id;		/* and the one backing file they share */
+	unsigned int served;	/* open handles whose bytes we move */
 	char *name;		/* last name it was seen under; a */
 				/* virtual file's: fixed, no lock */
 	pthread_mutex_t lock;

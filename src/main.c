@@ -28,6 +28,7 @@
 #include "mime.h"
 #include "octofs.h"
 #include "opts.h"
+#include "passthrough.h"
 #include "queue.h"
 #include "resume.h"
 #include "state.h"
@@ -217,6 +218,13 @@ static int mount_fs(struct startup *s)
 	if (fuse_session_mount(s->ctx.se, s->mount_path))
 		return -1;
 	s->mounted = true;
+	if (s->opts.passthrough) {
+		s->ctx.passthrough = passthrough_attach(s->ctx.se);
+		if (!s->ctx.passthrough)
+			log_warn("passthrough is not available with libfuse "
+				 "%s: every write goes through octofs",
+				 fuse_pkgversion());
+	}
 	set_notify(s, s->ctx.se);
 	return 0;
 }
@@ -363,6 +371,7 @@ static void teardown(struct startup *s)
 		fuse_remove_signal_handlers(s->ctx.se);
 	if (s->ctx.se)
 		fuse_session_destroy(s->ctx.se);
+	passthrough_free(s->ctx.passthrough);
 	if (s->curl)
 		curl_global_cleanup();
 	inode_table_free(s->ctx.inodes);

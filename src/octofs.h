@@ -23,6 +23,7 @@ struct octofs {
 	const struct mime_table *mime;
 	const struct ignore_set *ignore;
 	struct fuse_session *se;
+	struct passthrough *passthrough;	/* NULL: none asked for */
 	/* Cache invalidations go to notify_se: set once mounted, NULL
 	 * again before the unmount closes its descriptor. */
 	pthread_mutex_t notify_lock;

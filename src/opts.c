@@ -65,6 +65,8 @@ static const struct opt_def opt_defs[] = {
 	  0, 1, false },
 	{ "presign_ahead", OPT_BOOL,
 	  offsetof(struct octofs_opts, presign_ahead), 0, 1, false },
+	{ "passthrough", OPT_BOOL,
+	  offsetof(struct octofs_opts, passthrough), 0, 1, false },
 	{ "log_level", OPT_LEVEL, offsetof(struct octofs_opts, log_level),
 	  0, 0, false },
 	{ "api_key", OPT_KEY, offsetof(struct octofs_opts, api_key),
@@ -170,6 +172,7 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("ignore=", KEY_OURS),
 	FUSE_OPT_KEY("url_files=", KEY_OURS),
 	FUSE_OPT_KEY("presign_ahead=", KEY_OURS),
+	FUSE_OPT_KEY("passthrough=", KEY_OURS),
 	FUSE_OPT_KEY("url_wait=", KEY_OURS),
 	FUSE_OPT_KEY("retry_min_ms=", KEY_OURS),
 	FUSE_OPT_KEY("retry_max_ms=", KEY_OURS),
@@ -291,6 +294,7 @@ static void set_defaults(struct octofs_opts *o)
 	o->jobs = 4;
 	o->url_files = 1;
 	o->presign_ahead = 1;
+	o->passthrough = 1;
 	o->url_wait_s = 60;
 	o->retry_min_ms = 500;
 	o->retry_max_ms = 60000;
@@ -738,6 +742,8 @@ void opts_print_help(const char *progname)
 "  -o ignore=GLOB:GLOB   names never uploaded (editor temporaries)\n"
 "  -o url_files=0|1      show NAME.url siblings (1)\n"
 "  -o presign_ahead=0|1  ask for the upload URL while a file is written (1)\n"
+"  -o passthrough=0|1    let the kernel move written bytes to the store\n"
+"                        itself where it can (1)\n"
 "  -o settle=MS          rest after the last close before uploading;\n"
 "                        reading the URL ends the rest (300)\n"
 "  -o url_wait=SECONDS   how long reading a URL waits (60)\n"

@@ -1,6 +1,8 @@
 """Mounting octofs for real and looking at it: shared by the pytest
 suite (conftest.py) and the soak (soak_lib.py).  No pytest here."""
+import gzip
 import os
+import re
 import subprocess
 import time
 
@@ -27,6 +29,19 @@ def wait_until(cond, timeout=10.0, what="condition", interval=0.02):
             raise AssertionError("timed out after %.1fs waiting for %s"
                                  % (timeout, what))
         time.sleep(interval)
+
+
+def kernel_can_pass_through():
+    """Root on a kernel built with FUSE passthrough (octofs passthrough=1
+    then passes open files through)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return "CONFIG_FUSE_PASSTHROUGH=y" in f.read()
+    except OSError:
+        major, minor = os.uname().release.split(".")[:2]
+        return (int(major), int(re.sub(r"\D.*", "", minor) or 0)) >= (6, 9)
 
 
 def _unescape_mountinfo(field):

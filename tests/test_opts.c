@@ -40,7 +40,8 @@ static void test_args(void)
 	char err[512];
 	static const char *const argv[] = {
 		"octofs", "-o",
-		"jobs=7,allow_other,url_files=0,presign_ahead=0", "-f",
+		"jobs=7,allow_other,url_files=0,presign_ahead=0,passthrough=0",
+		"-f",
 		"store", "mnt",
 	};
 	int i, found = 0;
@@ -49,6 +50,7 @@ static void test_args(void)
 	is_int(o.jobs, 7, "jobs");
 	is_int(o.url_files, 0, "url_files");
 	is_int(o.presign_ahead, 0, "presign_ahead");
+	is_int(o.passthrough, 0, "passthrough");
 	is_int(o.foreground, 1, "-f");
 	is_str(o.store, "store", "store");
 	is_str(o.mountpoint, "mnt", "mount point");
@@ -63,6 +65,7 @@ static void test_args(void)
 	is_int(PARSE(&o, err, "m"), 0, "mount point only");
 	ok(o.store == NULL, "no store: the mount point is its own");
 	is_int(o.url_wait_s, 60, "default url_wait");
+	is_int(o.passthrough, 1, "default passthrough");
 	opts_free(&o);
 	is_int(PARSE(&o, err, "-o", "expires_in=10", "m"), 0, "low expiry");
 	is_int(o.expires_in, 60, "clamped up to 60");

@@ -1,0 +1,171 @@
+"""passthrough=1: the kernel moves an open file's bytes to and from the
+store itself (FUSE passthrough, Linux 6.9 and later, CAP_SYS_ADMIN), and
+every upload rule still holds.
+
+The daemon's libfuse debug output (-o debug) names each request it gets;
+that is how these tests see which bytes went through the daemon."""
+import os
+import re
+
+import pytest
+
+from conftest import read_file, wait_until, write_file, xattr
+from harness import kernel_can_pass_through
+
+MIB = 1 << 20
+
+
+needs_passthrough = pytest.mark.skipif(
+    not kernel_can_pass_through(),
+    reason="FUSE passthrough needs root and Linux >= 6.9 built with it")
+
+ON = "passthrough: the kernel moves file bytes"
+
+
+def requests(m, opcode):
+    """How many requests of @opcode the daemon has been sent."""
+    return len(re.findall(r"opcode: %s \(" % opcode, m.log()))
+
+
+def write_in_chunks(path, chunks, flags=os.O_WRONLY | os.O_CREAT |
+                    os.O_EXCL):
+    fd = os.open(path, flags, 0o644)
+    try:
+        for chunk in chunks:
+            assert os.write(fd, chunk) == len(chunk)
+    finally:
+        os.close(fd)
+
+
+@needs_passthrough
+def test_bytes_skip_the_daemon(server, mounts):
+    m = mounts(server, opts=["url_wait=30", "settle=0", "debug"])
+    assert ON in m.log()
+    chunks = [bytes([i]) * MIB for i in range(8)]
+    path = m.path("big.bin")
+    write_in_chunks(path, chunks)
+    # FUSE_HANDLE_KILLPRIV_V2: security.capability is not asked for
+    # before every write (at most once, before the first).
+    assert requests(m, "GETXATTR") <= 1
+    assert server.fetch(xattr(path)) == b"".join(chunks)
+    assert read_file(path) == b"".join(chunks)
+    assert read_file(m.store_path("big.bin")) == b"".join(chunks)
+    assert requests(m, "CREATE") == 1
+    assert requests(m, "WRITE") == 0
+    assert requests(m, "READ") == 0
+
+
+def test_off_moves_bytes_through_the_daemon(server, mounts):
+    """passthrough=0: every write is a request (what the test above
+    counts is really there to be counted)."""
+    m = mounts(server, opts=["url_wait=30", "settle=0", "debug",
+                             "passthrough=0"])
+    assert ON not in m.log()
+    chunks = [bytes([i]) * MIB for i in range(4)]
+    path = m.path("big.bin")
+    write_in_chunks(path, chunks)
+    assert server.fetch(xattr(path)) == b"".join(chunks)
+    assert requests(m, "WRITE") >= 4
+
+
+@needs_passthrough
+def test_writer_beside_a_reader_makes_a_new_version(server, mounts):
+    """An append while the file is open for reading passes through (the
+    kernel serves one inode one way), so the version starts at open: the
+    appended bytes are uploaded, and an upload in flight is not kept."""
+    m = mounts(server, opts=["url_wait=30", "settle=0", "debug"])
+    path = m.path("log.txt")
+    write_file(path, b"first\n")
+    first = xattr(path)
+    with open(path, "rb") as reader:
+        with open(path, "ab") as f:
+            assert xattr(path, "user.octofs.status") == "queued"
+            f.write(b"second\n")
+        assert reader.read() == b"first\nsecond\n"
+    second = xattr(path)
+    assert second != first
+    assert server.fetch(second) == b"first\nsecond\n"
+    assert requests(m, "WRITE") == 0
+
+
+@needs_passthrough
+def test_touch_is_not_a_new_version(server, mounts):
+    """A writer that neither creates nor truncates goes through the daemon
+    when it may, so opening without writing (touch) uploads nothing."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("kept.txt")
+    write_file(path, b"kept")
+    url = xattr(path)
+    puts = len(server.log("put"))
+    os.close(os.open(path, os.O_WRONLY))
+    os.utime(path)
+    with open(path, "ab"):
+        pass
+    assert xattr(path, "user.octofs.status") == "done"
+    assert xattr(path) == url
+    assert len(server.log("put")) == puts
+
+
+@needs_passthrough
+def test_truncating_writer_replaces_the_upload(server, mounts):
+    """open(O_TRUNC) passes through and is a new version at once: the
+    old URL is gone from the attribute until the new upload ends."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("doc.txt")
+    write_file(path, b"old text")
+    old = xattr(path)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        assert xattr(path, "user.octofs.status") == "queued"
+        os.write(fd, b"new text, longer")
+    finally:
+        os.close(fd)
+    new = xattr(path)
+    assert new != old
+    assert server.fetch(new) == b"new text, longer"
+
+
+@needs_passthrough
+def test_mmap_writes_are_uploaded(server, mounts):
+    """A shared writable mapping writes the store's pages directly."""
+    import mmap
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("mapped.bin")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.ftruncate(fd, 4096)
+        with mmap.mmap(fd, 4096) as mem:
+            mem[:5] = b"hello"
+            mem.flush()
+    finally:
+        os.close(fd)
+    assert server.fetch(xattr(path)) == b"hello" + bytes(4091)
+
+
+def test_many_files_each_open_once(server, mounts):
+    """Backing files are dropped at release: many files in a row, each
+    written and read back, none left open in the daemon."""
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    for i in range(200):
+        write_file(m.path("f%03d" % i), b"%d" % i)
+        assert read_file(m.path("f%03d" % i)) == b"%d" % i
+    for i in (0, 99, 199):
+        assert server.fetch(xattr(m.path("f%03d" % i))) == b"%d" % i
+
+    def open_store_files():
+        """Descriptors open on the files, other than O_PATH ones."""
+        found = []
+        for fd in os.listdir("/proc/%d/fd" % m.pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (m.pid, fd))
+                with open("/proc/%d/fdinfo/%s" % (m.pid, fd)) as f:
+                    flags = int(re.search(r"flags:\s*(\d+)",
+                                          f.read()).group(1), 8)
+            except OSError:
+                continue
+            if re.search(r"/f\d\d\d$", link) and not flags & os.O_PATH:
+                found.append(link)
+        return found
+
+    wait_until(lambda: not open_store_files(), 10,
+               "the daemon to close every file")
