@@ -37,6 +37,7 @@
 #include "queue.h"
 #include "state.h"
 #include "url_files.h"
+#include "url_names.h"
 
 /* The largest write request we ask the kernel for (max_write). */
 #define MAX_WRITE_BYTES (1024 * 1024)
@@ -249,6 +250,28 @@ static void reply_entry_of(fuse_req_t req, struct octofs_inode *dir,
 		fuse_reply_entry(req, &e);
 }
 
+/*
+ * The kernel may keep that a name is absent for as long as it keeps names
+ * (cp and editors look a name up twice before creating it).  Not for
+ * NAME.url: a sibling appears when an upload ends, and only siblings the
+ * kernel has seen are told to it.  A name created behind the mount, in
+ * the store, shows within that time, as any change made there.
+ */
+static bool may_cache_absence(const char *name)
+{
+	size_t len = strlen(name), suffix = strlen(URL_NAMES_SUFFIX);
+
+	return len < suffix || strcmp(name + len - suffix, URL_NAMES_SUFFIX);
+}
+
+static void reply_absent(fuse_req_t req, struct octofs *ctx)
+{
+	struct fuse_entry_param e = { .ino = 0 };
+
+	e.entry_timeout = ctx->timeout_s;
+	fuse_reply_entry(req, &e);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct octofs *ctx = ctx_of(req);
@@ -263,7 +286,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = do_lookup(ctx, dir, name, &e);
 	if (err == -ENOENT)
 		err = url_files_lookup(ctx, dir, name, &e);
-	if (err)
+	if (err == -ENOENT && may_cache_absence(name))
+		reply_absent(req, ctx);
+	else if (err)
 		reply_status(req, err);
 	else
 		fuse_reply_entry(req, &e);

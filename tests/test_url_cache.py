@@ -270,3 +270,29 @@ def test_listing_follows_the_store(server, mounts):
     wait_until(lambda: "theirs.txt" not in os.listdir(m.path()), 5,
                "the store's removed name to leave the listing")
     assert listed(m) == ["mine.txt", "mine.txt.url"]
+
+
+def lookups(m):
+    return m.log().count("opcode: LOOKUP (")
+
+
+def test_absent_names_are_kept_but_not_siblings(server, mounts):
+    """The kernel keeps that a name is absent (cp looks a name up twice
+    before it creates it), except NAME.url: a sibling may appear at any
+    moment, so its absence is asked for each time."""
+    m = mounts(server, opts=["url_wait=30", "settle=0", "debug"])
+    before = lookups(m)
+    for _ in range(3):
+        assert not os.path.exists(m.path("missing"))
+    assert lookups(m) == before + 1
+    for _ in range(3):
+        assert not os.path.exists(m.path("missing.url"))
+    assert lookups(m) == before + 4
+    # Created through the mount: there at once; behind it, in the
+    # store: within the kernel's second.
+    write_file(m.path("missing"), b"here now")
+    assert read_file(m.path("missing.url")).decode().startswith("http")
+    assert not os.path.exists(m.path("behind"))
+    write_file(m.store_path("behind"), b"behind the mount")
+    wait_until(lambda: os.path.exists(m.path("behind")), 5,
+               "a name created in the store to show")
