@@ -833,16 +833,16 @@ static int pick_backing(struct octofs *ctx, struct octofs_inode *inode,
 	int id = 0;
 
 	pthread_mutex_lock(&inode->lock);
-	if (inode->direct)
+	if (inode->opens > 0)
 		id = inode->backing_id;
-	else if (!inode->served && !served_if_free &&
+	else if (!inode->opens && !served_if_free &&
 		 passthrough_enabled(ctx->passthrough))
 		id = new_backing(ctx, inode);
 	if (id > 0) {
 		inode->backing_id = id;
-		inode->direct++;
+		inode->opens++;
 	} else {
-		inode->served++;
+		inode->opens--;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	return id > 0 ? id : 0;
@@ -855,8 +855,8 @@ static void drop_backing(struct octofs *ctx, struct octofs_inode *inode,
 
 	pthread_mutex_lock(&inode->lock);
 	if (id <= 0) {
-		inode->served--;
-	} else if (!--inode->direct) {
+		inode->opens++;
+	} else if (!--inode->opens) {
 		last = inode->backing_id;
 		inode->backing_id = 0;
 	}
