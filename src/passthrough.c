@@ -270,13 +270,17 @@ static const struct fuse_custom_io pt_io = {
 	.splice_send = pt_splice_send,
 };
 
+const struct fuse_custom_io *passthrough_io(void)
+{
+	return &pt_io;
+}
+
 struct passthrough *passthrough_attach(struct fuse_session *se)
 {
-	struct passthrough *pt = calloc(1, sizeof(*pt));
+	struct passthrough *pt = passthrough_new(fuse_session_fd(se));
 
 	if (!pt)
 		return NULL;
-	pt->dev_fd = fuse_session_fd(se);
 	/* Same descriptor: libfuse still unmounts and closes it. */
 	if (fuse_session_custom_io(se, &pt_io, pt->dev_fd)) {
 		free(pt);
@@ -285,12 +289,26 @@ struct passthrough *passthrough_attach(struct fuse_session *se)
 	return pt;
 }
 #else
+const struct fuse_custom_io *passthrough_io(void)
+{
+	return NULL;
+}
+
 struct passthrough *passthrough_attach(struct fuse_session *se)
 {
 	(void)se;
 	return NULL;
 }
 #endif
+
+struct passthrough *passthrough_new(int dev_fd)
+{
+	struct passthrough *pt = calloc(1, sizeof(*pt));
+
+	if (pt)
+		pt->dev_fd = dev_fd;
+	return pt;
+}
 
 void passthrough_free(struct passthrough *pt)
 {

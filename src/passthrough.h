@@ -29,6 +29,15 @@ struct passthrough;
 struct passthrough *passthrough_attach(struct fuse_session *se);
 void passthrough_free(struct passthrough *pt);
 
+/*
+ * The parts passthrough_attach() joins, for tests: a passthrough whose
+ * device is @dev_fd (not closed by passthrough_free()), and the I/O
+ * functions libfuse calls, which find it as the passthrough member of
+ * the struct octofs given as their userdata (NULL without custom I/O).
+ */
+struct passthrough *passthrough_new(int dev_fd);
+const struct fuse_custom_io *passthrough_io(void);
+
 /* Did the kernel take passthrough in INIT?  (false for NULL) */
 bool passthrough_enabled(const struct passthrough *pt);
 
