@@ -830,22 +830,30 @@ static int new_backing(struct octofs *ctx, struct octofs_inode *inode)
 static int pick_backing(struct octofs *ctx, struct octofs_inode *inode,
 			bool served_if_free)
 {
-	int id = 0;
+	int id = 0, spare = 0;
+	bool free_choice;
 
 	pthread_mutex_lock(&inode->lock);
-	if (inode->opens > 0)
-		id = inode->backing_id;
-	else if (!inode->opens && !served_if_free &&
-		 passthrough_enabled(ctx->passthrough))
-		id = new_backing(ctx, inode);
-	if (id > 0) {
-		inode->backing_id = id;
-		inode->opens++;
-	} else {
-		inode->opens--;
-	}
+	free_choice = !inode->opens;
 	pthread_mutex_unlock(&inode->lock);
-	return id > 0 ? id : 0;
+	/* Opened outside the lock; another open may have chosen since. */
+	if (free_choice && !served_if_free &&
+	    passthrough_enabled(ctx->passthrough))
+		spare = new_backing(ctx, inode);
+	pthread_mutex_lock(&inode->lock);
+	if (inode->opens > 0) {
+		id = inode->backing_id;
+	} else if (!inode->opens && spare > 0) {
+		id = inode->backing_id = spare;
+		spare = 0;
+	}
+	if (id > 0)
+		inode->opens++;
+	else
+		inode->opens--;
+	pthread_mutex_unlock(&inode->lock);
+	passthrough_close(ctx->passthrough, spare);
+	return id;
 }
 
 static void drop_backing(struct octofs *ctx, struct octofs_inode *inode,

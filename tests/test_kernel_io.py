@@ -171,3 +171,44 @@ def test_many_files_each_open_once(server, mounts):
 
     wait_until(lambda: not open_store_files(), 10,
                "the daemon to close every file")
+
+
+def test_concurrent_opens_of_one_file(server, mounts):
+    """Readers, appenders and truncating writers open one file at once
+    from several threads: every open gets the inode's one way (the
+    kernel fails an open with EIO when handles of one file mix passing
+    through and going through the daemon), and the last content is what
+    gets uploaded."""
+    import threading
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    path = m.path("busy.log")
+    write_file(path, b"")
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(40):
+                if i % 3 == 0:
+                    with open(path, "rb") as f:
+                        f.read()
+                elif i % 3 == 1:
+                    with open(path, "ab") as f:
+                        f.write(b"%d.%d\n" % (n, i))
+                else:
+                    fd = os.open(path, os.O_RDWR | os.O_APPEND)
+                    try:
+                        os.write(fd, b"+")
+                    finally:
+                        os.close(fd)
+        except OSError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    final = read_file(m.store_path("busy.log"))
+    assert final.count(b"\n") == 4 * 13 and final.count(b"+") == 4 * 13
+    assert server.fetch(xattr(path)) == final
