@@ -86,8 +86,9 @@ class Mount:
     """One octofs process and its mount point."""
 
     def __init__(self, tmp_path, server, store=None, opts=(), env=None,
-                 name="mnt", octofs=None):
+                 name="mnt", octofs=None, user=None):
         self.octofs = octofs or OCTOFS
+        self.user = user        # a uid to run octofs as (its own group)
         self.tmp = tmp_path
         self.server = server
         self.mnt = str(tmp_path / name)
@@ -123,10 +124,12 @@ class Mount:
 
     def start(self, timeout=10.0):
         log = open(self.log_path, "ab")
+        who = {} if self.user is None else {
+            "user": self.user, "group": self.user, "extra_groups": []}
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log,
                                      env=self.environment(),
-                                     start_new_session=True)
+                                     start_new_session=True, **who)
         log.close()
         wait_until(lambda: fuse_mounted(self.mnt) or
                    self.proc.poll() is not None,

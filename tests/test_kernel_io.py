@@ -212,3 +212,61 @@ def test_concurrent_opens_of_one_file(server, mounts):
     final = read_file(m.store_path("busy.log"))
     assert final.count(b"\n") == 4 * 13 and final.count(b"+") == 4 * 13
     assert server.fetch(xattr(path)) == final
+
+
+NOBODY = 65534
+
+
+@needs_passthrough
+def test_without_privilege_every_byte_goes_through_the_daemon(server):
+    """octofs run by a user other than root cannot register backing files
+    (CAP_SYS_ADMIN): it says so once and moves every byte itself.  Such
+    a user opens /dev/fuse itself: Debian makes it 0666; where it is not
+    (this test's machine may have 0600), it is for the test's length."""
+    import pathlib
+    import shutil
+    import subprocess
+    import tempfile
+    from harness import OCTOFS, Mount
+    base = pathlib.Path(tempfile.mkdtemp(prefix="octofs-user-", dir="/tmp"))
+    dev_mode = os.stat("/dev/fuse").st_mode & 0o7777
+    m = None
+    try:
+        os.chmod("/dev/fuse", dev_mode | 0o666)
+        os.chmod(base, 0o755)
+        for sub in ("mnt", "mnt-store", "home"):
+            os.mkdir(base / sub)
+            os.chown(base / sub, NOBODY, NOBODY)
+        # The build may sit where that user cannot reach it.
+        octofs = str(base / "octofs")
+        shutil.copy(OCTOFS, octofs)
+        os.chmod(octofs, 0o755)
+        data = os.urandom(3 * MIB)
+        (base / "src").write_bytes(data)
+        os.chmod(base / "src", 0o644)
+        m = Mount(base, server, opts=["url_wait=30", "settle=0", "debug"],
+                  octofs=octofs, user=NOBODY, env={"HOME": str(base / "home"),
+                                    "XDG_CONFIG_HOME": str(base / "home")})
+        m.start()
+        subprocess.run(["dd", "if=" + str(base / "src"),
+                        "of=" + m.path("f.bin"), "bs=1M", "status=none"],
+                       user=NOBODY, group=NOBODY, extra_groups=[],
+                       check=True, timeout=60)
+        stored = m.store_path("f.bin")
+
+        def status():
+            try:
+                return os.getxattr(stored, "user.octofs.status")
+            except OSError:
+                return None
+
+        wait_until(lambda: status() == b"done", 30, "the upload")
+        url = os.getxattr(stored, "user.octofs.url").decode()
+        assert server.fetch(url) == data
+        assert "passthrough needs CAP_SYS_ADMIN" in m.log()
+        assert requests(m, "WRITE") >= 3
+    finally:
+        if m:
+            m.stop()
+        os.chmod("/dev/fuse", dev_mode)
+        shutil.rmtree(base, ignore_errors=True)
