@@ -810,9 +810,10 @@ static int new_backing(struct octofs *ctx, struct octofs_inode *inode)
 		id = passthrough_open(ctx->passthrough, fd);
 		close(fd);
 	}
+	/* inode->name is not ours to read outside its lock: the number. */
 	if (id < 0)
-		log_debug("cannot pass %s through: %s", inode->name,
-			  strerror(-id));
+		log_debug("cannot pass inode %lu through: %s",
+			  (unsigned long)inode->ino, strerror(-id));
 	return id;
 }
 
