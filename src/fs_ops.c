@@ -157,6 +157,24 @@ static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
 	mark_version(ctx, inode, false);
 }
 
+/*
+ * Let the job go to the workers, unless a write started a newer version
+ * since the caller took the dirty flag: that version's writer is still
+ * at work and submits it at its own last close.  Checked and released
+ * under the inode's lock, which mark_version() takes to start a version.
+ */
+static int release_job(struct octofs *ctx, struct octofs_inode *inode,
+		       const char *name)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&inode->lock);
+	if (!inode->dirty)
+		err = queue_submit(ctx->queue, inode->dev, inode->ino, name);
+	pthread_mutex_unlock(&inode->lock);
+	return err;
+}
+
 /* Hand the file to the workers, creating its job if it has none yet. */
 static void submit(struct octofs *ctx, struct octofs_inode *inode,
 		   const char *name)
@@ -170,10 +188,9 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 		queue_cancel(ctx->queue, inode->dev, inode->ino);
 		return;
 	}
-	if (queue_submit(ctx->queue, inode->dev, inode->ino, name) ==
-	    -ENOENT) {
+	if (release_job(ctx, inode, name) == -ENOENT) {
 		start_version(ctx, inode, name, false);
-		queue_submit(ctx->queue, inode->dev, inode->ino, name);
+		release_job(ctx, inode, name);
 	}
 }
 

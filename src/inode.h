@@ -46,7 +46,8 @@ struct octofs_inode {
 				/* the kernel, < 0 bytes moved by us */
 	char *name;		/* L last name it was seen under; a */
 				/* virtual file's: fixed, no lock */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* may be held while taking the upload */
+				/* queue's lock, never the other way */
 };
 
 _Static_assert(sizeof(struct octofs_inode) <= 136, "inode size");

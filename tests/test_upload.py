@@ -269,6 +269,33 @@ def test_writer_holds_the_upload(server, mounts):
     assert server.fetch(xattr(path)) == b"whole"
 
 
+def test_writer_racing_a_last_close_is_not_uploaded_early(server,
+                                                          mounts):
+    """Each append opens the file while the release of the one before may
+    still be handing it to the uploader (close() does not wait for the
+    release), with a reader holding the file open so that opens for
+    writing start a version at once: a version whose writer is still at
+    work must never be uploaded, so after every burst the URL serves the
+    content with every append.  A long ignore list makes the hand-over
+    take longer, so that the next open often comes in during it."""
+    ignore = ":".join("*.no%04d" % i for i in range(3000))
+    m = mounts(server, opts=["url_wait=30", "settle=0", "ignore=" + ignore])
+    path = m.path("race.log")
+    write_file(path, b"")
+    with open(path, "rb") as reader:
+        for r in range(100):
+            for i in range(5):
+                fd = os.open(path, os.O_RDWR | os.O_APPEND)
+                try:
+                    os.write(fd, b"%d.%d " % (r, i))
+                finally:
+                    os.close(fd)
+            final = read_file(m.store_path("race.log"))
+            assert final.endswith(b" %d.4 " % r)
+            assert server.fetch(xattr(path)) == final, "round %d" % r
+        reader.read()
+
+
 def test_mmap_writes_are_uploaded(mnt, server):
     """Bytes written through a shared mapping reach the store on msync and
     are what the upload publishes."""
