@@ -48,6 +48,7 @@
 struct open_file {
 	int fd;
 	bool writer;		/* opened for writing: counted in writers */
+	long owner;		/* the writer's thread id; 0 unknown */
 	int backing_id;		/* > 0: the kernel passes it through */
 };
 
@@ -164,20 +165,24 @@ static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
  * under the inode's lock, which mark_version() takes to start a version.
  */
 static int release_job(struct octofs *ctx, struct octofs_inode *inode,
-		       const char *name)
+		       const char *name, long owner)
 {
 	int err = 0;
 
 	pthread_mutex_lock(&inode->lock);
 	if (!inode->dirty)
-		err = queue_submit(ctx->queue, inode->dev, inode->ino, name);
+		err = queue_submit_by(ctx->queue, inode->dev, inode->ino,
+				      name, owner);
 	pthread_mutex_unlock(&inode->lock);
 	return err;
 }
 
-/* Hand the file to the workers, creating its job if it has none yet. */
+/*
+ * Hand the file to the workers, creating its job if it has none yet;
+ * @owner closed it last (0: unknown).
+ */
 static void submit(struct octofs *ctx, struct octofs_inode *inode,
-		   const char *name)
+		   const char *name, long owner)
 {
 	struct stat st;
 
@@ -188,14 +193,18 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 		queue_cancel(ctx->queue, inode->dev, inode->ino);
 		return;
 	}
-	if (release_job(ctx, inode, name) == -ENOENT) {
+	if (release_job(ctx, inode, name, owner) == -ENOENT) {
 		start_version(ctx, inode, name, false);
-		release_job(ctx, inode, name);
+		release_job(ctx, inode, name, owner);
 	}
 }
 
-/* If nobody writes to the file any more and it changed, upload it. */
-static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode)
+/*
+ * If nobody writes to the file any more and it changed, upload it; the
+ * writer that closed it last is @owner (0: none, or unknown).
+ */
+static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
+			   long owner)
 {
 	char *name = NULL;
 
@@ -206,7 +215,7 @@ static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode)
 	}
 	pthread_mutex_unlock(&inode->lock);
 	if (name)
-		submit(ctx, inode, name);
+		submit(ctx, inode, name, owner);
 	free(name);
 }
 
@@ -430,7 +439,7 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode,
 	if (res)
 		return -errno;
 	if (!fi)
-		submit_if_done(ctx, inode);
+		submit_if_done(ctx, inode, 0);
 	return 0;
 }
 
@@ -768,7 +777,7 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 			pthread_mutex_lock(&inode->lock);
 			inode->dirty = true;
 			pthread_mutex_unlock(&inode->lock);
-			submit_if_done(ctx, inode);
+			submit_if_done(ctx, inode, 0);
 		}
 	}
 	inode_forget(ctx->inodes, inode, 1);
@@ -926,8 +935,13 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	}
 	fh->fd = fd;
 	fh->backing_id = id;
-	if (fh->writer)
+	if (fh->writer) {
 		add_writer(inode, 1);
+		fh->owner = fuse_req_ctx(req)->pid;
+		if (inode->type == S_IFREG)
+			queue_writer_opened(ctx->queue, fh->owner,
+					    inode->dev, inode->ino);
+	}
 	if (fh->writer && id > 0 && !new_bytes)
 		mark_modified(ctx, inode);
 	fi->fh = (uintptr_t)fh;
@@ -942,7 +956,7 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 	close(fh->fd);
 	if (fh->writer) {
 		add_writer(inode, -1);
-		submit_if_done(ctx, inode);
+		submit_if_done(ctx, inode, fh->owner);
 	}
 	free(fh);
 }
@@ -1442,7 +1456,7 @@ static int set_own_xattr(struct octofs *ctx, struct octofs_inode *inode,
 	pthread_mutex_lock(&inode->lock);
 	inode->dirty = true;
 	pthread_mutex_unlock(&inode->lock);
-	submit_if_done(ctx, inode);
+	submit_if_done(ctx, inode, 0);
 	return 0;
 }
 

@@ -49,6 +49,7 @@ struct octofs_job {
 	bool dead;		/* removed from the table */
 	bool resumed;		/* found unfinished at mount, not written since */
 	bool settling;		/* not_before is the settle, not a backoff */
+	long rest_owner;	/* the program whose close began the rest */
 	bool presigning;	/* a worker is asking for its URL ahead */
 	bool ahead_tried;	/* ... and need not again under this name */
 	unsigned int waiting;	/* readers parked for its URL */
@@ -59,6 +60,20 @@ struct octofs_job {
 	struct octofs_job *hash_next;
 	struct octofs_job *next[N_LINKS];
 	bool on[N_LINKS];	/* on the run queue, on the ahead list */
+};
+
+/*
+ * The file each program (the thread the kernel names as the caller)
+ * opened for writing last, one slot per owner's hash: a program that
+ * opens another file has finished saving the one before.  A collision
+ * only forgets an owner, which leaves its file's rest as it was.
+ */
+#define OWNER_SLOTS 64
+
+struct owner_slot {
+	long owner;		/* 0: empty */
+	dev_t dev;
+	ino_t ino;
 };
 
 /*
@@ -86,6 +101,7 @@ struct octofs_queue {
 	unsigned long done;		/* uploads finished since mount */
 	unsigned long failed;		/* ... and failed for good */
 	bool stopping;
+	struct owner_slot owners[OWNER_SLOTS];
 
 	unsigned long settle_ms;	/* immutable: delay after a submit */
 	queue_retire_fn retired;	/* set before the workers start */
@@ -381,8 +397,32 @@ out_unlock:
 	return job;
 }
 
+/* Has @owner opened a file other than this one for writing since? */
+static bool moved_on(struct octofs_queue *q, long owner, dev_t dev,
+		     ino_t ino)
+{
+	const struct owner_slot *s = &q->owners[owner % OWNER_SLOTS];
+
+	return owner > 0 && s->owner == owner &&
+	       (s->dev != dev || s->ino != ino);
+}
+
+/* The job may go now; q->lock held. */
+static void end_rest(struct octofs_queue *q, struct octofs_job *job)
+{
+	now_mono(&job->not_before);
+	job->settling = false;
+	pthread_cond_signal(&q->work_cond);
+}
+
 int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 		 const char *name)
+{
+	return queue_submit_by(q, dev, ino, name, 0);
+}
+
+int queue_submit_by(struct octofs_queue *q, dev_t dev, ino_t ino,
+		    const char *name, long owner)
 {
 	struct octofs_job *job;
 	int err = 0;
@@ -397,10 +437,13 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->held = false;
 	/*
 	 * Let a program that closes and reopens at once finish first, unless
-	 * someone is already waiting for the URL.
+	 * someone is already waiting for the URL or the program has gone on
+	 * to write another file.
 	 */
 	now_mono(&job->not_before);
-	job->settling = !job->waiting && q->settle_ms;
+	job->settling = !job->waiting && q->settle_ms &&
+			!moved_on(q, owner, dev, ino);
+	job->rest_owner = owner;
 	if (job->settling) {
 		ts_add_ms(&job->not_before, q->settle_ms);
 		ahead_want(q, job);
@@ -409,6 +452,27 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
 	return err;
+}
+
+void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
+			 ino_t ino)
+{
+	struct owner_slot *s;
+	struct octofs_job *job;
+
+	if (owner <= 0)
+		return;
+	pthread_mutex_lock(&q->lock);
+	s = &q->owners[owner % OWNER_SLOTS];
+	if (moved_on(q, owner, dev, ino)) {
+		job = find_job(q, s->dev, s->ino);
+		if (job && job->settling && job->rest_owner == owner)
+			end_rest(q, job);
+	}
+	s->owner = owner;
+	s->dev = dev;
+	s->ino = ino;
+	pthread_mutex_unlock(&q->lock);
 }
 
 int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
@@ -570,11 +634,8 @@ int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 	pthread_cond_signal(&q->waiter_cond);
 	job->waiting++;
 	/* A reader wants the URL now: the settle has no one left to serve. */
-	if (job->settling) {
-		now_mono(&job->not_before);
-		job->settling = false;
-		pthread_cond_signal(&q->work_cond);
-	}
+	if (job->settling)
+		end_rest(q, job);
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
 	return err;

@@ -59,8 +59,9 @@ struct queue_counts {
 /*
  * A submitted job waits @settle_ms before a worker may take it, so that
  * closes in quick succession (a reopen, a rename) make one upload; a
- * reader waiting for its URL (queue_wait) ends or skips that rest, never
- * a retry's backoff.  NULL when out of memory or a thread cannot start.
+ * reader waiting for its URL (queue_wait) or the program going on to
+ * write another file (queue_writer_opened) ends or skips that rest,
+ * never a retry's backoff.  NULL when out of memory or a thread cannot start.
  */
 struct octofs_queue *queue_new(unsigned long settle_ms);
 
@@ -94,6 +95,20 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
  */
 int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 		 const char *name);
+
+/*
+ * Programs that move on.  queue_submit_by() is queue_submit() for the
+ * last writer's close by @owner (a thread id, > 0; 0 for none known).
+ * queue_writer_opened() says @owner opened @dev/@ino for writing: a
+ * program that opens another file has finished saving the one it closed
+ * last, so that file's rest ends, or is skipped if its close comes later
+ * (close() does not wait for the release).  Reopening the same file
+ * keeps the rest, so saves in passes still make one upload.
+ */
+int queue_submit_by(struct octofs_queue *q, dev_t dev, ino_t ino,
+		    const char *name, long owner);
+void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
+			 ino_t ino);
 
 /*
  * Queue an upload found unfinished in the store at mount (dup'ing @fd).

@@ -503,6 +503,59 @@ static void test_reader_ends_settle(void)
 	queue_free(q);
 }
 
+/* A program that goes on to write another file ends its last one's rest. */
+static void test_moving_on_ends_settle(void)
+{
+	struct octofs_queue *q = queue_new(60000);
+	struct octofs_job *job;
+	struct popper pop;
+
+	/* closed by program 7, which then opens another file */
+	queue_writer_opened(q, 7, 1, 93);
+	queue_job_put(q, hold(q, 93, "c.txt"));
+	queue_submit_by(q, 1, 93, NULL, 7);
+	popper_start(&pop, q);
+	ok(popper_wait(&pop, 200) == NULL, "resting: no worker takes it");
+	queue_writer_opened(q, 8, 1, 94);
+	ok(popper_wait(&pop, 200) == NULL,
+	   "another program's open keeps the rest");
+	queue_writer_opened(q, 7, 1, 93);
+	ok(popper_wait(&pop, 200) == NULL,
+	   "reopening the same file keeps the rest");
+	queue_writer_opened(q, 7, 1, 94);
+	job = popper_wait(&pop, 10000);
+	ok(job != NULL, "opening another file ends the rest at once");
+	if (job)
+		queue_done(q, job, pop.gen, "https://x/c");
+	popper_end(&pop);
+	queue_free(q);
+
+	/* the next open overtook the close's release: no rest at all */
+	q = queue_new(60000);
+	queue_writer_opened(q, 7, 1, 95);
+	queue_job_put(q, hold(q, 95, "d.txt"));
+	queue_writer_opened(q, 7, 1, 96);
+	queue_submit_by(q, 1, 95, NULL, 7);
+	popper_start(&pop, q);
+	job = popper_wait(&pop, 10000);
+	ok(job != NULL, "closed after its program moved on: no rest");
+	if (job)
+		queue_done(q, job, pop.gen, "https://x/d");
+	popper_end(&pop);
+	queue_free(q);
+
+	/* an unknown owner (0) rests as ever */
+	q = queue_new(60000);
+	queue_writer_opened(q, 0, 1, 97);
+	queue_job_put(q, hold(q, 97, "e.txt"));
+	queue_writer_opened(q, 0, 1, 98);
+	queue_submit_by(q, 1, 97, NULL, 0);
+	popper_start(&pop, q);
+	ok(popper_wait(&pop, 200) == NULL, "no owner known: it rests");
+	popper_end(&pop);
+	queue_free(q);
+}
+
 static void test_reader_keeps_backoff(void)
 {
 	struct octofs_queue *q = queue_new(0);
@@ -866,6 +919,7 @@ int main(void)
 	test_resume();
 	test_settle();
 	test_reader_ends_settle();
+	test_moving_on_ends_settle();
 	test_reader_keeps_backoff();
 	test_presign_ahead();
 	test_cancel_with();

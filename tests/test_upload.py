@@ -187,6 +187,26 @@ def test_reading_the_url_ends_the_rest(server, mounts):
     assert server.presign_count("wanted.txt") == 1
 
 
+def test_a_program_moving_on_ends_the_rest(server, mounts, tmp_path):
+    """The settle delay waits for a program that may reopen the file it
+    closed; once that program opens another file for writing, it has
+    finished with the first: cp of two files uploads the first without
+    waiting out the settle (60 s here), while the last one rests."""
+    m = mounts(server, opts=["url_wait=10", "settle=60000"])
+    for name in ("first.txt", "second.txt"):
+        (tmp_path / name).write_bytes(name.encode())
+    subprocess.run(["cp", str(tmp_path / "first.txt"),
+                    str(tmp_path / "second.txt"), m.mnt], check=True)
+    first, second = m.path("first.txt"), m.path("second.txt")
+    wait_until(lambda: xattr(first, "user.octofs.status") == "done", 10,
+               "first.txt to be uploaded")
+    assert xattr(second, "user.octofs.status") == "queued"
+    assert server.presign_count("second.txt") <= 1     # asked ahead
+    assert len(server.log("put")) == 1
+    assert server.fetch(xattr(second)) == b"second.txt"
+    assert server.fetch(xattr(first)) == b"first.txt"
+
+
 def test_url_is_asked_for_while_the_file_is_written(server, mounts):
     """presign_ahead (default): the upload URL is asked for while the file
     is still open, so only the PUT is left after close; nothing is sent
