@@ -15,11 +15,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -994,6 +996,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fi->flags & O_TRUNC)
 		mark_modified(ctx, inode);
+	fi->noflush = ctx->close_quiet;
 	/* Not delivered (interrupted): the kernel never releases it. */
 	if (passthrough_reply_open(req, fi, fh_of(fi)->backing_id))
 		close_handle(ctx, inode, fh_of(fi));
@@ -1056,6 +1059,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	/* O_EXCL: this openat made the file, bare of attributes. */
 	mark_version(ctx, inode, fi->flags & O_EXCL);
+	fi->noflush = ctx->close_quiet;
 	if (passthrough_reply_create(req, &e, fi, fh_of(fi)->backing_id)) {
 		close_handle(ctx, inode, fh_of(fi));
 		inode_forget(ctx->inodes, inode, 1);
@@ -1598,6 +1602,29 @@ static unsigned int pick_max_write(void)
 	return bytes;
 }
 
+/*
+ * Can close() on the store's filesystem report anything?  These have
+ * no flush of their own: a flush request would cost every close() a
+ * round trip for nothing.  Others (NFS, CIFS, FUSE) may report a failed
+ * write-back at close, which op_flush passes on.
+ */
+static bool store_close_quiet(int fd)
+{
+	static const unsigned long quiet[] = {
+		EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
+		TMPFS_MAGIC,
+	};
+	struct statfs sf;
+	size_t i;
+
+	if (fstatfs(fd, &sf))
+		return false;
+	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+		if ((unsigned long)sf.f_type == quiet[i])
+			return true;
+	return false;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct octofs *ctx = userdata;
@@ -1624,6 +1651,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 			 "from the store");
 	/* Locks are the kernel's: the store is reached only through us. */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	ctx->close_quiet = store_close_quiet(
+		inode_get(ctx->inodes, FUSE_ROOT_ID)->fd);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

@@ -6,6 +6,7 @@
 #define OCTOFS_OCTOFS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <fuse_lowlevel.h>
 
 struct octofs_opts;
@@ -30,6 +31,8 @@ struct octofs {
 	struct fuse_session *notify_se;
 	double timeout_s;		/* kernel entry/attribute cache */
 	unsigned int max_write;		/* bytes; set once in FUSE init */
+	bool close_quiet;		/* set once in FUSE init: the store's */
+					/* close() reports nothing: no flush */
 };
 
 #endif

@@ -332,6 +332,7 @@ void url_files_open(fuse_req_t req, struct octofs *ctx,
 	/* Its size is not known until the upload ends: no page cache. */
 	fi->direct_io = 1;
 	fi->fh = 0;
+	fi->noflush = 1;	/* nothing to flush: spare close() a request */
 	fuse_reply_open(req, fi);
 }
 
