@@ -756,7 +756,7 @@ static void renamed_to_ignored(struct octofs *ctx,
  * uploaded (how editors, rsync and browsers save).
  */
 static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
-		    const char *oldname, const char *newname)
+		    const char *oldname, const char *newname, long owner)
 {
 	struct fuse_entry_param e;
 	struct octofs_inode *inode;
@@ -779,7 +779,8 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 			pthread_mutex_lock(&inode->lock);
 			inode->dirty = true;
 			pthread_mutex_unlock(&inode->lock);
-			submit_if_done(ctx, inode, 0);
+			/* Done with it once it opens another file. */
+			submit_if_done(ctx, inode, owner);
 		}
 	}
 	inode_forget(ctx->inodes, inode, 1);
@@ -809,9 +810,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (had_victim && !(flags & RENAME_EXCHANGE))
 		cancel_if_last(ctx, &victim);
-	renamed(ctx, newdir, name, newname);
+	renamed(ctx, newdir, name, newname, fuse_req_ctx(req)->pid);
 	if (flags & RENAME_EXCHANGE)
-		renamed(ctx, dir, newname, name);
+		renamed(ctx, dir, newname, name, fuse_req_ctx(req)->pid);
 	/* Siblings under the old names now show something else. */
 	if (had_moved)
 		url_files_changed(ctx, moved.st_dev, moved.st_ino);

@@ -207,6 +207,24 @@ def test_a_program_moving_on_ends_the_rest(server, mounts, tmp_path):
     assert server.fetch(xattr(first)) == b"first.txt"
 
 
+def test_moving_on_after_a_rename_save_ends_the_rest(server, mounts):
+    """Saved the way rsync and browsers save (a temporary name, then a
+    rename into place): the program going on to write its next file has
+    finished with the one it renamed, which is uploaded at once; the last
+    one rests."""
+    m = mounts(server, opts=["url_wait=10", "settle=60000"])
+    for name in ("one.txt", "two.txt"):
+        write_file(m.path(name + ".part"), name.encode())
+        os.rename(m.path(name + ".part"), m.path(name))
+    one, two = m.path("one.txt"), m.path("two.txt")
+    wait_until(lambda: xattr(one, "user.octofs.status") == "done", 10,
+               "one.txt to be uploaded")
+    assert xattr(two, "user.octofs.status") == "queued"
+    assert len(server.log("put")) == 1
+    assert server.fetch(xattr(two)) == b"two.txt"
+    assert server.fetch(xattr(one)) == b"one.txt"
+
+
 def test_url_is_asked_for_while_the_file_is_written(server, mounts):
     """presign_ahead (default): the upload URL is asked for while the file
     is still open, so only the PUT is left after close; nothing is sent
