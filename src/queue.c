@@ -401,10 +401,12 @@ out_unlock:
 static bool moved_on(struct octofs_queue *q, long owner, dev_t dev,
 		     ino_t ino)
 {
-	const struct owner_slot *s = &q->owners[owner % OWNER_SLOTS];
+	const struct owner_slot *s;
 
-	return owner > 0 && s->owner == owner &&
-	       (s->dev != dev || s->ino != ino);
+	if (owner <= 0)
+		return false;
+	s = &q->owners[owner % OWNER_SLOTS];
+	return s->owner == owner && (s->dev != dev || s->ino != ino);
 }
 
 /* The job may go now; q->lock held. */
