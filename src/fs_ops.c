@@ -50,7 +50,7 @@
 struct open_file {
 	int fd;
 	bool writer;		/* opened for writing: counted in writers */
-	long owner;		/* the writer's thread id; 0 unknown */
+	long owner;		/* the thread that opened it; 0 unknown */
 	int backing_id;		/* > 0: the kernel passes it through */
 };
 
@@ -922,7 +922,9 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 
 	if (!fh)
 		return -ENOMEM;
-	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+	/* O_RDONLY | O_TRUNC empties the file: a writer for the upload. */
+	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY ||
+		     (fi->flags & O_TRUNC);
 	kills = fh->writer && writes_kill_privs(req, fd);
 	id = pick_backing(ctx, inode, fh->writer && (!new_bytes || kills));
 	/*
@@ -941,7 +943,8 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	if (fh->writer) {
 		add_writer(inode, 1);
 		fh->owner = fuse_req_ctx(req)->pid;
-		if (inode->type == S_IFREG)
+		/* Starting a file afresh, as cp and rsync do, is moving on. */
+		if (inode->type == S_IFREG && new_bytes)
 			queue_writer_opened(ctx->queue, fh->owner,
 					    inode->dev, inode->ino);
 	}
@@ -962,6 +965,43 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 		submit_if_done(ctx, inode, fh->owner);
 	}
 	free(fh);
+}
+
+/*
+ * Can close() on @fd's filesystem report anything?  These have no flush
+ * of their own, so their close() reports no error (a failed write shows
+ * at the write, fsync or msync): a flush request would cost every
+ * close() a round trip for nothing.  Others (NFS, CIFS, FUSE) may report
+ * a failed write-back at close, which op_flush passes on.
+ */
+static bool close_is_quiet(int fd)
+{
+	static const unsigned long quiet[] = {
+		EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
+		TMPFS_MAGIC,
+	};
+	struct statfs sf;
+	size_t i;
+
+	if (fstatfs(fd, &sf))
+		return false;
+	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+		if ((unsigned long)sf.f_type == quiet[i])
+			return true;
+	return false;
+}
+
+/*
+ * FOPEN_NOFLUSH for a file opened as @fd: the store's root was asked
+ * once; a file on another filesystem mounted inside the store is asked
+ * for itself.
+ */
+static bool no_flush_for(struct octofs *ctx, struct octofs_inode *inode,
+			 int fd)
+{
+	if (inode->dev == inode_get(ctx->inodes, FUSE_ROOT_ID)->dev)
+		return ctx->close_quiet;
+	return close_is_quiet(fd);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -997,7 +1037,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fi->flags & O_TRUNC)
 		mark_modified(ctx, inode);
-	fi->noflush = ctx->close_quiet;
+	fi->noflush = no_flush_for(ctx, inode, fd);
 	/* Not delivered (interrupted): the kernel never releases it. */
 	if (passthrough_reply_open(req, fi, fh_of(fi)->backing_id))
 		close_handle(ctx, inode, fh_of(fi));
@@ -1060,7 +1100,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	/* O_EXCL: this openat made the file, bare of attributes. */
 	mark_version(ctx, inode, fi->flags & O_EXCL);
-	fi->noflush = ctx->close_quiet;
+	fi->noflush = no_flush_for(ctx, inode, fd);
 	if (passthrough_reply_create(req, &e, fi, fh_of(fi)->backing_id)) {
 		close_handle(ctx, inode, fh_of(fi));
 		inode_forget(ctx->inodes, inode, 1);
@@ -1458,9 +1498,8 @@ static int set_own_xattr(struct octofs *ctx, struct octofs_inode *inode,
 		return -EPERM;
 	if (state_status_parse(value, size, &st) || st != STATE_QUEUED)
 		return -EINVAL;
-	pthread_mutex_lock(&inode->lock);
-	inode->dirty = true;
-	pthread_mutex_unlock(&inode->lock);
+	/* A version like a write's, so a writer opening now holds it. */
+	mark_modified(ctx, inode);
 	submit_if_done(ctx, inode, 0);
 	return 0;
 }
@@ -1603,29 +1642,6 @@ static unsigned int pick_max_write(void)
 	return bytes;
 }
 
-/*
- * Can close() on the store's filesystem report anything?  These have
- * no flush of their own: a flush request would cost every close() a
- * round trip for nothing.  Others (NFS, CIFS, FUSE) may report a failed
- * write-back at close, which op_flush passes on.
- */
-static bool store_close_quiet(int fd)
-{
-	static const unsigned long quiet[] = {
-		EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
-		TMPFS_MAGIC,
-	};
-	struct statfs sf;
-	size_t i;
-
-	if (fstatfs(fd, &sf))
-		return false;
-	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
-		if ((unsigned long)sf.f_type == quiet[i])
-			return true;
-	return false;
-}
-
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct octofs *ctx = userdata;
@@ -1652,7 +1668,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 			 "from the store");
 	/* Locks are the kernel's: the store is reached only through us. */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
-	ctx->close_quiet = store_close_quiet(
+	ctx->close_quiet = close_is_quiet(
 		inode_get(ctx->inodes, FUSE_ROOT_ID)->fd);
 }
 

@@ -64,8 +64,8 @@ struct octofs_job {
 
 /*
  * The file each program (the thread the kernel names as the caller)
- * opened for writing last, one slot per owner's hash: a program that
- * opens another file has finished saving the one before.  A collision
+ * started writing last, one slot per owner's hash: a program that
+ * starts another file has finished saving the one before.  A collision
  * only forgets an owner, which leaves its file's rest as it was.
  */
 #define OWNER_SLOTS 64
@@ -77,8 +77,9 @@ struct owner_slot {
 };
 
 /*
- * Lock order: a job's state_lock, then q->lock.  q->lock is never held
- * across I/O or a waiter's done().
+ * Lock order: a job's state_lock, then q->lock; callers may also hold an
+ * inode's lock (fs_ops.c) around a call.  q->lock is never held across
+ * I/O or a waiter's done().
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
@@ -387,6 +388,7 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	if (job->busy)
 		atomic_store(&job->cancel, 1);
 	job->held = true;
+	job->settling = false;
 	job->resumed = false;
 	job->attempts = 0;
 	run_remove(q, job);
@@ -462,7 +464,7 @@ void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
 	struct owner_slot *s;
 	struct octofs_job *job;
 
-	if (owner <= 0)
+	if (owner <= 0 || !q->settle_ms)
 		return;
 	pthread_mutex_lock(&q->lock);
 	s = &q->owners[owner % OWNER_SLOTS];

@@ -97,13 +97,14 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 		 const char *name);
 
 /*
- * Programs that move on.  queue_submit_by() is queue_submit() for the
- * last writer's close by @owner (a thread id, > 0; 0 for none known).
- * queue_writer_opened() says @owner opened @dev/@ino for writing: a
- * program that opens another file has finished saving the one it closed
- * last, so that file's rest ends, or is skipped if its close comes later
- * (close() does not wait for the release).  Reopening the same file
- * keeps the rest, so saves in passes still make one upload.
+ * Programs that move on.  queue_submit_by() is queue_submit() for a file
+ * last written (or renamed into place) by @owner (a thread id, > 0; 0
+ * for none known).  queue_writer_opened() says @owner started writing
+ * @dev/@ino afresh (created or truncated it): a program that starts
+ * another file has finished saving the one before, so that file's rest
+ * ends, or is skipped if its release comes later (close() does not wait
+ * for the release).  Reopening the same file keeps the rest, so saves
+ * in passes still make one upload.  Nothing is kept with settle 0.
  */
 int queue_submit_by(struct octofs_queue *q, dev_t dev, ino_t ino,
 		    const char *name, long owner);

@@ -508,7 +508,7 @@ static void test_moving_on_ends_settle(void)
 {
 	struct octofs_queue *q = queue_new(60000);
 	struct octofs_job *job;
-	struct popper pop;
+	struct popper pop, pop2;
 
 	/* closed by program 7, which then opens another file */
 	queue_writer_opened(q, 7, 1, 93);
@@ -541,6 +541,38 @@ static void test_moving_on_ends_settle(void)
 	ok(job != NULL, "closed after its program moved on: no rest");
 	if (job)
 		queue_done(q, job, pop.gen, "https://x/d");
+	popper_end(&pop);
+	queue_free(q);
+
+	/* a retry's backoff is not cut short by moving on */
+	q = queue_new(60000);
+	queue_writer_opened(q, 7, 1, 100);
+	queue_job_put(q, hold(q, 99, "f.txt"));
+	queue_submit_by(q, 1, 99, NULL, 7);
+	popper_start(&pop, q);
+	job = popper_wait(&pop, 10000);
+	ok(job != NULL, "closed after its program moved on: taken at once");
+	if (job)
+		queue_retry(q, job, pop.gen, 60000);
+	popper_start(&pop2, q);
+	queue_writer_opened(q, 7, 1, 99);
+	queue_writer_opened(q, 7, 1, 101);
+	ok(popper_wait(&pop2, 200) == NULL,
+	   "moving on does not cut a retry's backoff");
+	popper_end(&pop2);
+	popper_end(&pop);
+	queue_free(q);
+
+	/* owners 7 and 71 share a slot: 71 only makes 7's rest last */
+	q = queue_new(60000);
+	queue_writer_opened(q, 7, 1, 101);
+	queue_job_put(q, hold(q, 101, "g.txt"));
+	queue_submit_by(q, 1, 101, NULL, 7);
+	queue_writer_opened(q, 71, 1, 102);
+	queue_writer_opened(q, 7, 1, 103);
+	popper_start(&pop, q);
+	ok(popper_wait(&pop, 200) == NULL,
+	   "a collision forgets the owner: the rest goes on");
 	popper_end(&pop);
 	queue_free(q);
 

@@ -225,6 +225,42 @@ def test_moving_on_after_a_rename_save_ends_the_rest(server, mounts):
     assert server.fetch(xattr(one)) == b"one.txt"
 
 
+def test_appending_to_a_log_is_not_moving_on(server, mounts):
+    """Only creating or truncating another file ends a file's rest:
+    appending to a log between two passes of a save does not.  With one
+    upload worker, had the append ended the rest of a.txt, its upload
+    would go before that of c.txt (written by another thread, so not
+    moving on from a.txt, and asked for at once)."""
+    import threading
+    m = mounts(server, opts=["url_wait=10", "settle=60000", "jobs=1",
+                             "presign_ahead=0"])
+    write_file(m.path("b.log"), b"start\n")
+    write_file(m.path("a.txt"), b"first pass")
+    with open(m.path("b.log"), "ab") as f:
+        f.write(b"saved a\n")
+    other = threading.Thread(target=write_file,
+                             args=(m.path("c.txt"), b"c"))
+    other.start()
+    other.join(10)
+    assert server.fetch(xattr(m.path("c.txt"))) == b"c"
+    assert xattr(m.path("a.txt"), "user.octofs.status") == "queued"
+    assert server.presign_count("a.txt") == 0
+
+
+def test_truncating_open_for_reading_is_a_write(server, mounts):
+    """open(O_RDONLY | O_TRUNC) empties the file as a writer would: its
+    close uploads the empty file."""
+    m = mounts(server, opts=["url_wait=10", "settle=0"])
+    path = m.path("t.txt")
+    write_file(path, b"full")
+    first = xattr(path)
+    os.close(os.open(path, os.O_RDONLY | os.O_TRUNC))
+    second = xattr(path)
+    assert second != first
+    assert server.fetch(second) == b""
+    assert server.fetch(first) == b"full"
+
+
 def test_url_is_asked_for_while_the_file_is_written(server, mounts):
     """presign_ahead (default): the upload URL is asked for while the file
     is still open, so only the PUT is left after close; nothing is sent
