@@ -503,17 +503,44 @@ static void test_reader_ends_settle(void)
 	queue_free(q);
 }
 
-/* A program that goes on to write another file ends its last one's rest. */
-static void test_moving_on_ends_settle(void)
+/*
+ * A queue with a 60 s rest where @owner wrote @name (inode @ino), then
+ * started inode @next (0: none) before the release of @name came.
+ */
+static struct octofs_queue *written_by(long owner, ino_t ino, ino_t next,
+				       const char *name)
 {
 	struct octofs_queue *q = queue_new(60000);
-	struct octofs_job *job;
-	struct popper pop, pop2;
 
-	/* closed by program 7, which then opens another file */
-	queue_writer_opened(q, 7, 1, 93);
-	queue_job_put(q, hold(q, 93, "c.txt"));
-	queue_submit_by(q, 1, 93, NULL, 7);
+	queue_writer_opened(q, owner, 1, ino);
+	queue_job_put(q, hold(q, ino, name));
+	if (next)
+		queue_writer_opened(q, owner, 1, next);
+	queue_submit_by(q, 1, ino, NULL, owner);
+	return q;
+}
+
+/* Pop the job at once and end it with @url; false if none came. */
+static bool taken_at_once(struct octofs_queue *q, const char *url)
+{
+	struct octofs_job *job;
+	struct popper pop;
+
+	popper_start(&pop, q);
+	job = popper_wait(&pop, 10000);
+	if (job)
+		queue_done(q, job, pop.gen, url);
+	popper_end(&pop);
+	return job != NULL;
+}
+
+/* A program that goes on to start another file ends its last one's rest. */
+static void test_moving_on_ends_settle(void)
+{
+	struct octofs_queue *q = written_by(7, 93, 0, "c.txt");
+	struct octofs_job *job;
+	struct popper pop;
+
 	popper_start(&pop, q);
 	ok(popper_wait(&pop, 200) == NULL, "resting: no worker takes it");
 	queue_writer_opened(q, 8, 1, 94);
@@ -524,34 +551,29 @@ static void test_moving_on_ends_settle(void)
 	   "reopening the same file keeps the rest");
 	queue_writer_opened(q, 7, 1, 94);
 	job = popper_wait(&pop, 10000);
-	ok(job != NULL, "opening another file ends the rest at once");
+	ok(job != NULL, "starting another file ends the rest at once");
 	if (job)
 		queue_done(q, job, pop.gen, "https://x/c");
 	popper_end(&pop);
 	queue_free(q);
 
-	/* the next open overtook the close's release: no rest at all */
-	q = queue_new(60000);
-	queue_writer_opened(q, 7, 1, 95);
-	queue_job_put(q, hold(q, 95, "d.txt"));
-	queue_writer_opened(q, 7, 1, 96);
-	queue_submit_by(q, 1, 95, NULL, 7);
-	popper_start(&pop, q);
-	job = popper_wait(&pop, 10000);
-	ok(job != NULL, "closed after its program moved on: no rest");
-	if (job)
-		queue_done(q, job, pop.gen, "https://x/d");
-	popper_end(&pop);
+	/* the next open overtook the release: no rest at all */
+	q = written_by(7, 95, 96, "d.txt");
+	ok(taken_at_once(q, "https://x/d"),
+	   "released after its program moved on: no rest");
 	queue_free(q);
+}
 
-	/* a retry's backoff is not cut short by moving on */
-	q = queue_new(60000);
-	queue_writer_opened(q, 7, 1, 100);
-	queue_job_put(q, hold(q, 99, "f.txt"));
-	queue_submit_by(q, 1, 99, NULL, 7);
+/* Moving on never cuts a backoff, and forgets rather than guesses. */
+static void test_moving_on_limits(void)
+{
+	struct octofs_queue *q = written_by(7, 99, 100, "f.txt");
+	struct octofs_job *job;
+	struct popper pop, pop2;
+
 	popper_start(&pop, q);
 	job = popper_wait(&pop, 10000);
-	ok(job != NULL, "closed after its program moved on: taken at once");
+	ok(job != NULL, "released after its program moved on: taken");
 	if (job)
 		queue_retry(q, job, pop.gen, 60000);
 	popper_start(&pop2, q);
@@ -564,12 +586,9 @@ static void test_moving_on_ends_settle(void)
 	queue_free(q);
 
 	/* owners 7 and 71 share a slot: 71 only makes 7's rest last */
-	q = queue_new(60000);
-	queue_writer_opened(q, 7, 1, 101);
-	queue_job_put(q, hold(q, 101, "g.txt"));
-	queue_submit_by(q, 1, 101, NULL, 7);
-	queue_writer_opened(q, 71, 1, 102);
-	queue_writer_opened(q, 7, 1, 103);
+	q = written_by(7, 102, 0, "g.txt");
+	queue_writer_opened(q, 71, 1, 103);
+	queue_writer_opened(q, 7, 1, 104);
 	popper_start(&pop, q);
 	ok(popper_wait(&pop, 200) == NULL,
 	   "a collision forgets the owner: the rest goes on");
@@ -577,11 +596,7 @@ static void test_moving_on_ends_settle(void)
 	queue_free(q);
 
 	/* an unknown owner (0) rests as ever */
-	q = queue_new(60000);
-	queue_writer_opened(q, 0, 1, 97);
-	queue_job_put(q, hold(q, 97, "e.txt"));
-	queue_writer_opened(q, 0, 1, 98);
-	queue_submit_by(q, 1, 97, NULL, 0);
+	q = written_by(0, 97, 98, "e.txt");
 	popper_start(&pop, q);
 	ok(popper_wait(&pop, 200) == NULL, "no owner known: it rests");
 	popper_end(&pop);
@@ -952,6 +967,7 @@ int main(void)
 	test_settle();
 	test_reader_ends_settle();
 	test_moving_on_ends_settle();
+	test_moving_on_limits();
 	test_reader_keeps_backoff();
 	test_presign_ahead();
 	test_cancel_with();
