@@ -50,7 +50,8 @@
 struct open_file {
 	int fd;
 	bool writer;		/* opened for writing: counted in writers */
-	long owner;		/* the thread that opened it; 0 unknown */
+	long owner;		/* the thread that created or truncated */
+				/* it with this open; else 0 */
 	int backing_id;		/* > 0: the kernel passes it through */
 };
 
@@ -942,11 +943,16 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	fh->backing_id = id;
 	if (fh->writer) {
 		add_writer(inode, 1);
-		fh->owner = fuse_req_ctx(req)->pid;
-		/* Starting a file afresh, as cp and rsync do, is moving on. */
-		if (inode->type == S_IFREG && new_bytes)
+		/*
+		 * Starting a file afresh, as cp and rsync do, is moving on
+		 * from the one before; a writer that appends or rewrites in
+		 * place (a log, a second pass) leaves its rest as it is.
+		 */
+		if (inode->type == S_IFREG && new_bytes) {
+			fh->owner = fuse_req_ctx(req)->pid;
 			queue_writer_opened(ctx->queue, fh->owner,
 					    inode->dev, inode->ino);
+		}
 	}
 	if (fh->writer && id > 0 && !new_bytes)
 		mark_modified(ctx, inode);

@@ -227,10 +227,10 @@ def test_moving_on_after_a_rename_save_ends_the_rest(server, mounts):
 
 def test_appending_to_a_log_is_not_moving_on(server, mounts):
     """Only creating or truncating another file ends a file's rest:
-    appending to a log between two passes of a save does not.  With one
-    upload worker, had the append ended the rest of a.txt, its upload
-    would go before that of c.txt (written by another thread, so not
-    moving on from a.txt, and asked for at once)."""
+    appending to a log between two passes of a save does not, and the
+    log rests too.  With one upload worker, had either not rested, its
+    upload would go before that of c.txt (written by another thread, so
+    not moving on from a.txt, and asked for at once)."""
     import threading
     m = mounts(server, opts=["url_wait=10", "settle=60000", "jobs=1",
                              "presign_ahead=0"])
@@ -244,6 +244,7 @@ def test_appending_to_a_log_is_not_moving_on(server, mounts):
     other.join(10)
     assert server.fetch(xattr(m.path("c.txt"))) == b"c"
     assert xattr(m.path("a.txt"), "user.octofs.status") == "queued"
+    assert xattr(m.path("b.log"), "user.octofs.status") == "queued"
     assert server.presign_count("a.txt") == 0
 
 
