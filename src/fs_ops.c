@@ -174,15 +174,15 @@ static int release_job(struct octofs *ctx, struct octofs_inode *inode,
 
 	pthread_mutex_lock(&inode->lock);
 	if (!inode->dirty)
-		err = queue_submit_by(ctx->queue, inode->dev, inode->ino,
-				      name, owner);
+		err = queue_submit(ctx->queue, inode->dev, inode->ino, name,
+				   owner);
 	pthread_mutex_unlock(&inode->lock);
 	return err;
 }
 
 /*
  * Hand the file to the workers, creating its job if it has none yet;
- * @owner closed it last (0: unknown).
+ * @owner created, truncated or renamed it (0: none known).
  */
 static void submit(struct octofs *ctx, struct octofs_inode *inode,
 		   const char *name, long owner)
@@ -203,8 +203,8 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 }
 
 /*
- * If nobody writes to the file any more and it changed, upload it; the
- * writer that closed it last is @owner (0: none, or unknown).
+ * If nobody writes to the file any more and it changed, upload it;
+ * @owner as for submit().
  */
 static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
 			   long owner)
@@ -780,7 +780,7 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 			pthread_mutex_lock(&inode->lock);
 			inode->dirty = true;
 			pthread_mutex_unlock(&inode->lock);
-			/* Done with it once it opens another file. */
+			/* Done with it once it starts another file. */
 			submit_if_done(ctx, inode, owner);
 		}
 	}

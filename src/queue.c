@@ -49,7 +49,7 @@ struct octofs_job {
 	bool dead;		/* removed from the table */
 	bool resumed;		/* found unfinished at mount, not written since */
 	bool settling;		/* not_before is the settle, not a backoff */
-	long rest_owner;	/* the program whose close began the rest */
+	long rest_owner;	/* the program that started the file */
 	bool presigning;	/* a worker is asking for its URL ahead */
 	bool ahead_tried;	/* ... and need not again under this name */
 	unsigned int waiting;	/* readers parked for its URL */
@@ -399,7 +399,7 @@ out_unlock:
 	return job;
 }
 
-/* Has @owner opened a file other than this one for writing since? */
+/* Has @owner started (created or truncated) another file since? */
 static bool moved_on(struct octofs_queue *q, long owner, dev_t dev,
 		     ino_t ino)
 {
@@ -420,13 +420,7 @@ static void end_rest(struct octofs_queue *q, struct octofs_job *job)
 }
 
 int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
-		 const char *name)
-{
-	return queue_submit_by(q, dev, ino, name, 0);
-}
-
-int queue_submit_by(struct octofs_queue *q, dev_t dev, ino_t ino,
-		    const char *name, long owner)
+		 const char *name, long owner)
 {
 	struct octofs_job *job;
 	int err = 0;
@@ -442,7 +436,7 @@ int queue_submit_by(struct octofs_queue *q, dev_t dev, ino_t ino,
 	/*
 	 * Let a program that closes and reopens at once finish first, unless
 	 * someone is already waiting for the URL or the program has gone on
-	 * to write another file.
+	 * to start another file.
 	 */
 	now_mono(&job->not_before);
 	job->settling = !job->waiting && q->settle_ms &&

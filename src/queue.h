@@ -60,7 +60,7 @@ struct queue_counts {
  * A submitted job waits @settle_ms before a worker may take it, so that
  * closes in quick succession (a reopen, a rename) make one upload; a
  * reader waiting for its URL (queue_wait) or the program going on to
- * write another file (queue_writer_opened) ends or skips that rest,
+ * start another file (queue_writer_opened) ends or skips that rest,
  * never a retry's backoff.  NULL when out of memory or a thread cannot start.
  */
 struct octofs_queue *queue_new(unsigned long settle_ms);
@@ -91,23 +91,21 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 
 /*
  * The last writer is gone: let workers have the job, under @name (NULL:
- * keep the name).  -ENOENT when the file has no job.
+ * keep the name).  @owner (a thread id, > 0; 0 for none known) created
+ * or truncated the file, or renamed it into place.  -ENOENT when the
+ * file has no job.
  */
 int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
-		 const char *name);
+		 const char *name, long owner);
 
 /*
- * Programs that move on.  queue_submit_by() is queue_submit() for a file
- * last written (or renamed into place) by @owner (a thread id, > 0; 0
- * for none known).  queue_writer_opened() says @owner started writing
- * @dev/@ino afresh (created or truncated it): a program that starts
- * another file has finished saving the one before, so that file's rest
- * ends, or is skipped if its release comes later (close() does not wait
- * for the release).  Reopening the same file keeps the rest, so saves
- * in passes still make one upload.  Nothing is kept with settle 0.
+ * @owner started writing @dev/@ino afresh (created or truncated it): a
+ * program that starts another file has finished saving the one before,
+ * so that file's rest ends, or is skipped if its release comes later
+ * (close() does not wait for the release).  Reopening the same file
+ * keeps the rest, so saves in passes still make one upload.  Nothing is
+ * kept with settle 0.
  */
-int queue_submit_by(struct octofs_queue *q, dev_t dev, ino_t ino,
-		    const char *name, long owner);
 void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
 			 ino_t ino);
 

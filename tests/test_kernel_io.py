@@ -225,7 +225,6 @@ def test_without_privilege_every_byte_goes_through_the_daemon(server):
     (CAP_SYS_ADMIN): it says so once and moves every byte itself.  Such
     a user opens /dev/fuse itself: Debian makes it 0666; where it is not
     (this test's machine may have 0600), it is for the test's length."""
-    import pathlib
     import shutil
     import subprocess
     import tempfile

@@ -113,7 +113,7 @@ static void test_lifecycle(void)
 	is_int(st, JOB_QUEUED, "held job is queued");
 	is_int(queue_wait(q, 1, 10, &p.w, 5000), 0, "waiter registered");
 
-	is_int(queue_submit(q, 1, 10, "b.png"), 0, "submit");
+	is_int(queue_submit(q, 1, 10, "b.png", 0), 0, "submit");
 	popped = queue_pop(q, &gen);
 	ok(popped != NULL, "pop returns the submitted job");
 	name = queue_job_name(q, popped);
@@ -141,7 +141,7 @@ static void test_overtaken(void)
 	struct probe p;
 
 	queue_job_put(q, hold(q, 20, "v.txt"));
-	queue_submit(q, 1, 20, NULL);
+	queue_submit(q, 1, 20, NULL, 0);
 	first = queue_pop(q, &gen1);
 	ok(!atomic_load(queue_job_cancel_flag(first)), "not cancelled yet");
 
@@ -160,7 +160,7 @@ static void test_overtaken(void)
 	is_int(st, JOB_QUEUED, "job waits for its writer again");
 	is_int(p.calls, 0, "stale success answers nobody");
 
-	queue_submit(q, 1, 20, NULL);
+	queue_submit(q, 1, 20, NULL, 0);
 	second = queue_pop(q, &gen2);
 	ok(second == first && gen2 != gen1, "new generation popped");
 	ok(!atomic_load(queue_job_cancel_flag(second)),
@@ -186,11 +186,11 @@ static void test_cancel_and_fail(void)
 	is_int(probe_wait(&p1, 5000), 1, "cancel answers waiters");
 	is_int(p1.err, -ENODATA, "cancelled waiter gets ENODATA");
 	is_int(queue_state(q, 1, 30, &st), -ENOENT, "cancelled job is gone");
-	is_int(queue_submit(q, 1, 30, NULL), -ENOENT,
+	is_int(queue_submit(q, 1, 30, NULL, 0), -ENOENT,
 	       "submit after cancel finds no job");
 
 	queue_job_put(q, hold(q, 31, "d.txt"));
-	queue_submit(q, 1, 31, NULL);
+	queue_submit(q, 1, 31, NULL, 0);
 	job = queue_pop(q, &gen);
 	probe_init(&p2);
 	queue_wait(q, 1, 31, &p2.w, 5000);
@@ -202,7 +202,7 @@ static void test_cancel_and_fail(void)
 	is_int(p2.err, -ENODATA, "late success after cancel is dropped");
 
 	queue_job_put(q, hold(q, 32, "e.txt"));
-	queue_submit(q, 1, 32, NULL);
+	queue_submit(q, 1, 32, NULL, 0);
 	job = queue_pop(q, &gen);
 	probe_init(&p1);
 	queue_wait(q, 1, 32, &p1.w, 5000);
@@ -242,7 +242,7 @@ static void test_retry(void)
 	double t0;
 
 	queue_job_put(q, hold(q, 50, "r.txt"));
-	queue_submit(q, 1, 50, NULL);
+	queue_submit(q, 1, 50, NULL, 0);
 	job = queue_pop(q, &gen);
 	is_int(queue_job_attempts(q, job), 0, "no attempts yet");
 	queue_counts(q, &c);
@@ -272,7 +272,7 @@ static void test_progress(void)
 	queue_job_put(q, hold(q, 60, "p.bin"));
 	is_int(queue_progress(q, 1, 60, &sent, &total), -ENOENT,
 	       "no progress while queued");
-	queue_submit(q, 1, 60, NULL);
+	queue_submit(q, 1, 60, NULL, 0);
 	job = queue_pop(q, &gen);
 	queue_job_progress(job, 300, 1000);
 	is_int(queue_progress(q, 1, 60, &sent, &total), 0, "uploading");
@@ -324,7 +324,7 @@ static void test_many(void)
 
 	for (i = 0; i < 1000; i++) {
 		queue_job_put(q, hold(q, 1000 + i, "f"));
-		queue_submit(q, 1, 1000 + i, NULL);
+		queue_submit(q, 1, 1000 + i, NULL, 0);
 	}
 	queue_counts(q, &c);
 	is_int(c.queued, 1000, "a thousand jobs queued");
@@ -364,8 +364,8 @@ static void test_resume(void)
 	       "a file being written is not resumed over");
 	is_int(queue_resume(q, 1, 79, devnull, "w.txt"), 0, "resumed");
 	queue_job_put(q, hold(q, 79, "w.txt"));
-	queue_submit(q, 1, 79, NULL);
-	queue_submit(q, 1, 78, NULL);
+	queue_submit(q, 1, 79, NULL, 0);
+	queue_submit(q, 1, 78, NULL, 0);
 	job = queue_pop(q, &gen);
 	ok(job && !queue_job_resumed(q, job), "written since: a new version");
 	if (job)
@@ -389,10 +389,10 @@ static void test_settle(void)
 
 	queue_job_put(q, hold(q, 90, "s.txt"));
 	t0 = now_s();
-	queue_submit(q, 1, 90, NULL);
+	queue_submit(q, 1, 90, NULL, 0);
 	/* closed and reopened for writing while it settles: one upload */
 	queue_job_put(q, hold(q, 90, "s.txt"));
-	queue_submit(q, 1, 90, NULL);
+	queue_submit(q, 1, 90, NULL, 0);
 	job = queue_pop(q, &gen);
 	ok(job != NULL, "popped once settled");
 	ok(now_s() - t0 >= 0.29, "not before the settle delay (%.3fs)",
@@ -473,7 +473,7 @@ static void test_reader_ends_settle(void)
 
 	/* closed, resting; then someone reads the URL */
 	queue_job_put(q, hold(q, 91, "a.txt"));
-	queue_submit(q, 1, 91, NULL);
+	queue_submit(q, 1, 91, NULL, 0);
 	popper_start(&pop, q);
 	ok(popper_wait(&pop, 200) == NULL, "resting: no worker takes it");
 	probe_init(&w);
@@ -492,7 +492,7 @@ static void test_reader_ends_settle(void)
 	queue_job_put(q, hold(q, 92, "b.txt"));
 	probe_init(&w);
 	is_int(queue_wait(q, 1, 92, &w.w, 60000), 0, "a reader waits");
-	queue_submit(q, 1, 92, NULL);
+	queue_submit(q, 1, 92, NULL, 0);
 	popper_start(&pop, q);
 	job = popper_wait(&pop, 10000);
 	ok(job != NULL, "closed with a reader waiting: no rest");
@@ -516,7 +516,7 @@ static struct octofs_queue *written_by(long owner, ino_t ino, ino_t next,
 	queue_job_put(q, hold(q, ino, name));
 	if (next)
 		queue_writer_opened(q, owner, 1, next);
-	queue_submit_by(q, 1, ino, NULL, owner);
+	queue_submit(q, 1, ino, NULL, owner);
 	return q;
 }
 
@@ -612,7 +612,7 @@ static void test_reader_keeps_backoff(void)
 	uint64_t gen;
 
 	queue_job_put(q, hold(q, 93, "c.txt"));
-	queue_submit(q, 1, 93, NULL);
+	queue_submit(q, 1, 93, NULL, 0);
 	job = queue_pop(q, &gen);
 	queue_retry(q, job, gen, 60000);
 	probe_init(&w);
@@ -715,7 +715,7 @@ static void test_presign_ahead_bounds(void)
 
 	queue_presign_ahead(q, true);
 	queue_job_put(q, hold(q, 200, "ready.txt"));
-	queue_submit(q, 1, 200, NULL);		/* no settle: ready at once */
+	queue_submit(q, 1, 200, NULL, 0);		/* no settle: ready at once */
 	popper_start_as(&pop, q, true);
 	ok(popper_wait(&pop, 200) == NULL,
 	   "a job ready for upload is not presigned ahead");
@@ -739,7 +739,7 @@ static void test_presign_ahead_bounds(void)
 	is_int(kept, 64, "64 answers are kept");
 	popper_start_as(&pop, q, true);
 	ok(popper_wait(&pop, 200) == NULL, "no more are asked for");
-	queue_submit(q, 1, 300, NULL);
+	queue_submit(q, 1, 300, NULL, 0);
 	jobs[0] = queue_pop(q, &gen);
 	ok(jobs[0] && queue_take_ticket(q, jobs[0]) == &ticket_a,
 	   "an upload takes one");
@@ -769,7 +769,7 @@ static void test_presign_ahead(void)
 	ok(ahead != NULL, "a file being written is handed out to presign "
 	   "ahead");
 	/* closed and someone waits: the upload starts, adopting the presign */
-	queue_submit(q, 1, 100, NULL);
+	queue_submit(q, 1, 100, NULL, 0);
 	probe_init(&w);
 	is_int(queue_wait(q, 1, 100, &w.w, 60000), 0, "a reader waits");
 	popper_start(&pop, q);
@@ -824,7 +824,7 @@ static void test_presign_ahead(void)
 	q = queue_new(0);
 	queue_presign_ahead(q, true);
 	queue_job_put(q, hold(q, 104, "g.txt"));	/* on the ahead list */
-	queue_submit(q, 1, 104, NULL);
+	queue_submit(q, 1, 104, NULL, 0);
 	job = pop_within(q, false, &gen);
 	ok(job != NULL, "uploads are handed out apart from presigns");
 	popper_start_as(&pop, q, true);
@@ -871,7 +871,7 @@ static void test_cancel_with(void)
 	struct probe w;
 
 	probe_init(&w);
-	queue_submit(q, 1, 95, NULL);
+	queue_submit(q, 1, 95, NULL, 0);
 	is_int(queue_wait(q, 1, 95, &w.w, 10000), 0, "a reader waits");
 	is_int(queue_cancel_with(q, 1, 95, forget_fn, &p), -EIO,
 	       "returns what fn returned");
@@ -924,7 +924,7 @@ static void test_retire_hook(void)
 	probe_init(&w);
 	queue_on_retire(q, retire_fn, &p);
 	queue_job_put(q, hold(q, 97, "r"));
-	queue_submit(q, 1, 97, NULL);
+	queue_submit(q, 1, 97, NULL, 0);
 	is_int(queue_wait(q, 1, 97, &w.w, 10000), 0, "a reader waits");
 	job = queue_pop(q, &gen);
 	queue_retry(q, job, gen, 0);
@@ -939,12 +939,12 @@ static void test_retire_hook(void)
 	is_int(probe_wait(&w, 2000), 1, "then the reader is answered");
 
 	queue_job_put(q, hold(q, 98, "s"));
-	queue_submit(q, 1, 98, NULL);
+	queue_submit(q, 1, 98, NULL, 0);
 	job = queue_pop(q, &gen);
 	queue_job_put(q, hold(q, 98, "s"));	/* overtaken meanwhile */
 	queue_failed(q, job, gen);
 	is_int(p.calls, 1, "an overtaken upload does not retire");
-	queue_submit(q, 1, 98, NULL);
+	queue_submit(q, 1, 98, NULL, 0);
 	job = queue_pop(q, &gen);
 	queue_failed(q, job, gen);
 	is_int(p.calls, 2, "failing for good retires");
