@@ -83,6 +83,26 @@ static void reply_status(fuse_req_t req, int err)
 }
 
 /*
+ * @inode's O_PATH descriptor for the length of one request (inode_fd());
+ * when there is none, the request is answered with why and -1 returned.
+ */
+static int pin(fuse_req_t req, struct octofs_inode *inode)
+{
+	int fd = inode_fd(ctx_of(req)->inodes, inode);
+
+	if (fd < 0) {
+		reply_status(req, fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void unpin(fuse_req_t req, struct octofs_inode *inode)
+{
+	inode_fd_put(ctx_of(req)->inodes, inode);
+}
+
+/*
  * Upload bookkeeping.  A regular file gets a job at its first
  * modification, is held while written, and is submitted when its last
  * writer is gone.  Ignored names are stored but never get a job.
@@ -110,9 +130,15 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 {
 	struct octofs_job *job;
 	bool listing;
-	int err;
+	int fd, err;
 
-	job = queue_hold(ctx->queue, inode->dev, inode->ino, inode->fd, name);
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd < 0) {
+		log_warn("cannot queue %s: %s", name, strerror(-fd));
+		return;
+	}
+	job = queue_hold(ctx->queue, inode->dev, inode->ino, fd, name);
+	inode_fd_put(ctx->inodes, inode);
 	if (!job) {
 		log_error("cannot queue %s: out of memory", name);
 		return;
@@ -188,14 +214,19 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 		   const char *name, long owner)
 {
 	struct stat st;
+	int fd;
 
 	if (name_ignored(ctx, name))
 		return;
 	/* Unlinked while open: nothing left to publish. */
-	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH) || !st.st_nlink) {
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH) || !st.st_nlink) {
+		if (fd >= 0)
+			inode_fd_put(ctx->inodes, inode);
 		queue_cancel(ctx->queue, inode->dev, inode->ino);
 		return;
 	}
+	inode_fd_put(ctx->inodes, inode);
 	if (release_job(ctx, inode, name, owner) == -ENOENT) {
 		start_version(ctx, inode, name, false);
 		release_job(ctx, inode, name, owner);
@@ -247,20 +278,14 @@ static int do_lookup(struct octofs *ctx, struct octofs_inode *dir,
 		     const char *name, struct fuse_entry_param *e)
 {
 	struct octofs_inode *inode;
-	int fd, err;
+	int err;
 
 	memset(e, 0, sizeof(*e));
-	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	err = stat_fd(ctx, fd, &e->attr);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	err = inode_lookup_fd(ctx->inodes, fd, &e->attr, name, &inode);
+	err = inode_lookup(ctx->inodes, dir, name, &e->attr, &inode);
 	if (err)
 		return err;
+	if (S_ISREG(e->attr.st_mode) && ctx->max_write)
+		e->attr.st_blksize = ctx->max_write;
 	e->ino = inode_id(ctx->inodes, inode);
 	e->attr_timeout = ctx->timeout_s;
 	e->entry_timeout = ctx->timeout_s;
@@ -350,19 +375,30 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int err;
 
-	if (inode->url_of)
+	if (inode->url_of) {
 		err = url_files_getattr(ctx, inode, fi != NULL, &st);
-	else
-		err = stat_fd(ctx, inode->fd, &st);
+	} else if (fi && fh_of(fi)) {
+		err = stat_fd(ctx, fh_of(fi)->fd, &st);
+	} else {
+		err = inode_fd(ctx->inodes, inode);
+		if (err >= 0) {
+			int fd = err;
+
+			err = stat_fd(ctx, fd, &st);
+			inode_fd_put(ctx->inodes, inode);
+		}
+	}
 	if (err)
 		reply_status(req, err);
 	else
 		fuse_reply_attr(req, &st, ctx->timeout_s);
 }
 
-/* setattr, one attribute group at a time. */
-static int set_mode(struct octofs_inode *inode, struct fuse_file_info *fi,
-		    mode_t mode)
+/*
+ * setattr, one attribute group at a time, on @fd: the inode's O_PATH
+ * descriptor.
+ */
+static int set_mode(int fd, struct fuse_file_info *fi, mode_t mode)
 {
 	char path[FDPATH_MAX];
 	int res;
@@ -370,17 +406,16 @@ static int set_mode(struct octofs_inode *inode, struct fuse_file_info *fi,
 	if (fi)
 		res = fchmod(fh_of(fi)->fd, mode);
 	else
-		res = chmod(fdpath(inode->fd, path), mode);
+		res = chmod(fdpath(fd, path), mode);
 	return res ? -errno : 0;
 }
 
-static int set_owner(struct octofs_inode *inode, const struct stat *attr,
-		     int to_set)
+static int set_owner(int fd, const struct stat *attr, int to_set)
 {
 	uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-	if (fchownat(inode->fd, "", uid, gid,
+	if (fchownat(fd, "", uid, gid,
 		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
 	return 0;
@@ -422,7 +457,7 @@ static int kill_priv(fuse_req_t req, int fd)
 		       -errno : 0;
 }
 
-static int set_size(fuse_req_t req, struct octofs_inode *inode,
+static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 		    struct fuse_file_info *fi, off_t size)
 {
 	struct octofs *ctx = ctx_of(req);
@@ -431,14 +466,14 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode,
 
 	mark_modified(ctx, inode);
 	if (passthrough_kills_privs(ctx->passthrough)) {
-		res = kill_priv(req, fi ? fh_of(fi)->fd : inode->fd);
+		res = kill_priv(req, fi ? fh_of(fi)->fd : fd);
 		if (res)
 			return res;
 	}
 	if (fi)
 		res = ftruncate(fh_of(fi)->fd, size);
 	else
-		res = truncate(fdpath(inode->fd, path), size);
+		res = truncate(fdpath(fd, path), size);
 	if (res)
 		return -errno;
 	if (!fi)
@@ -446,8 +481,9 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode,
 	return 0;
 }
 
-static int set_times(struct octofs_inode *inode, struct fuse_file_info *fi,
-		     const struct stat *attr, int to_set)
+static int set_times(struct octofs_inode *inode, int fd,
+		     struct fuse_file_info *fi, const struct stat *attr,
+		     int to_set)
 {
 	struct timespec tv[2] = {
 		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
@@ -466,10 +502,9 @@ static int set_times(struct octofs_inode *inode, struct fuse_file_info *fi,
 	if (fi)
 		res = futimens(fh_of(fi)->fd, tv);
 	else if (inode->type == S_IFLNK)
-		res = utimensat(inode->fd, "", tv,
-				AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		res = utimensat(fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 	else
-		res = utimensat(AT_FDCWD, fdpath(inode->fd, path), tv, 0);
+		res = utimensat(AT_FDCWD, fdpath(fd, path), tv, 0);
 	return res ? -errno : 0;
 }
 
@@ -478,23 +513,27 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct octofs *ctx = ctx_of(req);
 	struct octofs_inode *inode = ino_of(req, ino);
-	int err = 0;
+	int fd, err = 0;
 
 	if (inode->url_of) {
 		err = (to_set & FUSE_SET_ATTR_SIZE) ? -EACCES : -EPERM;
 		reply_status(req, url_files_check(ctx, inode, err));
 		return;
 	}
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
 	if (to_set & FUSE_SET_ATTR_MODE)
-		err = set_mode(inode, fi, attr->st_mode);
+		err = set_mode(fd, fi, attr->st_mode);
 	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
-		err = set_owner(inode, attr, to_set);
+		err = set_owner(fd, attr, to_set);
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE))
-		err = set_size(req, inode, fi, attr->st_size);
+		err = set_size(req, inode, fd, fi, attr->st_size);
 	if (!err && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			       FUSE_SET_ATTR_ATIME_NOW |
 			       FUSE_SET_ATTR_MTIME_NOW)))
-		err = set_times(inode, fi, attr, to_set);
+		err = set_times(inode, fd, fi, attr, to_set);
+	unpin(req, inode);
 	if (err)
 		reply_status(req, err);
 	else
@@ -503,12 +542,24 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	struct octofs_inode *inode = ino_of(req, ino);
 	char buf[PATH_MAX + 1];
 	ssize_t len;
+	int fd;
 
-	len = readlinkat(ino_of(req, ino)->fd, "", buf, sizeof(buf));
+	if (inode->url_of) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
+	len = readlinkat(fd, "", buf, sizeof(buf));
 	if (len < 0)
-		fuse_reply_err(req, errno);
+		len = -errno;
+	unpin(req, inode);
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
 	else if (len == sizeof(buf))
 		fuse_reply_err(req, ENAMETOOLONG);
 	else {
@@ -631,22 +682,25 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct octofs_inode *dir = dir_of(req, parent);
 	struct caller_ids ids;
-	int err;
+	int dir_fd, err;
 
 	if (!dir)
 		return;
-	err = become_caller(req, &ids);
-	if (err) {
-		reply_status(req, err);
+	dir_fd = pin(req, dir);
+	if (dir_fd < 0)
 		return;
+	err = become_caller(req, &ids);
+	if (!err) {
+		if (link)
+			err = symlinkat(link, dir_fd, name);
+		else if (S_ISDIR(mode))
+			err = mkdirat(dir_fd, name, mode & ~S_IFMT);
+		else
+			err = mknodat(dir_fd, name, mode, rdev);
+		err = err ? -errno : 0;
+		become_self(&ids);
 	}
-	if (link)
-		err = symlinkat(link, dir->fd, name) ? -errno : 0;
-	else if (S_ISDIR(mode))
-		err = mkdirat(dir->fd, name, mode & ~S_IFMT) ? -errno : 0;
-	else
-		err = mknodat(dir->fd, name, mode, rdev) ? -errno : 0;
-	become_self(&ids);
+	unpin(req, dir);
 	if (err)
 		reply_status(req, err);
 	else
@@ -677,6 +731,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	struct octofs_inode *inode = ino_of(req, ino);
 	struct octofs_inode *dir = dir_of(req, parent);
 	char path[FDPATH_MAX];
+	int fd, dir_fd, err;
 
 	if (!dir)
 		return;
@@ -684,21 +739,36 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (linkat(AT_FDCWD, fdpath(inode->fd, path), dir->fd, name,
-		   AT_SYMLINK_FOLLOW))
-		fuse_reply_err(req, errno);
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
+	dir_fd = pin(req, dir);
+	if (dir_fd < 0) {
+		unpin(req, inode);
+		return;
+	}
+	err = linkat(AT_FDCWD, fdpath(fd, path), dir_fd, name,
+		     AT_SYMLINK_FOLLOW) ? -errno : 0;
+	unpin(req, dir);
+	unpin(req, inode);
+	if (err)
+		reply_status(req, err);
 	else
 		reply_entry_of(req, dir, name);
 }
 
 /*
- * The last name of a regular file is going away (unlink, or replaced by
- * a rename): its pending upload has nothing left to publish.
+ * The last name of a file is going away (unlink, or replaced by a
+ * rename): its pending upload has nothing left to publish, and our
+ * descriptor of it must not keep the store from freeing it.
  */
 static void cancel_if_last(struct octofs *ctx, const struct stat *st)
 {
-	if (S_ISREG(st->st_mode) && st->st_nlink <= 1)
+	if (S_ISDIR(st->st_mode) || st->st_nlink > 1)
+		return;
+	if (S_ISREG(st->st_mode))
 		queue_cancel(ctx->queue, st->st_dev, st->st_ino);
+	inode_fd_forget(ctx->inodes, st->st_dev, st->st_ino);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -706,18 +776,23 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct octofs *ctx = ctx_of(req);
 	struct octofs_inode *dir = dir_of(req, parent);
 	struct stat st;
+	int dir_fd, err;
 
 	if (!dir)
 		return;
-	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW)) {
-		if (errno == ENOENT)
-			reply_status(req, url_files_unlink(ctx, dir, name));
-		else
-			fuse_reply_err(req, errno);
+	dir_fd = pin(req, dir);
+	if (dir_fd < 0)
+		return;
+	err = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	if (!err && unlinkat(dir_fd, name, 0))
+		err = -errno;
+	unpin(req, dir);
+	if (err == -ENOENT) {
+		reply_status(req, url_files_unlink(ctx, dir, name));
 		return;
 	}
-	if (unlinkat(dir->fd, name, 0)) {
-		fuse_reply_err(req, errno);
+	if (err) {
+		reply_status(req, err);
 		return;
 	}
 	cancel_if_last(ctx, &st);
@@ -728,10 +803,16 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct octofs_inode *dir = dir_of(req, parent);
+	int dir_fd, err;
 
 	if (!dir)
 		return;
-	reply_status(req, unlinkat(dir->fd, name, AT_REMOVEDIR) ? -errno : 0);
+	dir_fd = pin(req, dir);
+	if (dir_fd < 0)
+		return;
+	err = unlinkat(dir_fd, name, AT_REMOVEDIR) ? -errno : 0;
+	unpin(req, dir);
+	reply_status(req, err);
 }
 
 /*
@@ -742,10 +823,14 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void renamed_to_ignored(struct octofs *ctx,
 			       struct octofs_inode *inode)
 {
-	int err;
+	int fd, err;
 
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd < 0)
+		return;		/* gone already: nothing to clear */
 	err = queue_cancel_with(ctx->queue, inode->dev, inode->ino,
-				state_forget_fd, &inode->fd);
+				state_forget_fd, &fd);
+	inode_fd_put(ctx->inodes, inode);
 	if (err)
 		log_warn("cannot clear the upload state of a file renamed to "
 			 "an ignored name: %s", strerror(-err));
@@ -796,17 +881,29 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct octofs_inode *newdir;
 	struct stat moved, victim;
 	bool had_moved, had_victim;
+	int dir_fd, newdir_fd, err;
 
 	if (!dir)
 		return;
 	newdir = dir_of(req, newparent);
 	if (!newdir)
 		return;
-	had_moved = !fstatat(dir->fd, name, &moved, AT_SYMLINK_NOFOLLOW);
-	had_victim = !fstatat(newdir->fd, newname, &victim,
+	dir_fd = pin(req, dir);
+	if (dir_fd < 0)
+		return;
+	newdir_fd = pin(req, newdir);
+	if (newdir_fd < 0) {
+		unpin(req, dir);
+		return;
+	}
+	had_moved = !fstatat(dir_fd, name, &moved, AT_SYMLINK_NOFOLLOW);
+	had_victim = !fstatat(newdir_fd, newname, &victim,
 			      AT_SYMLINK_NOFOLLOW);
-	if (renameat2(dir->fd, name, newdir->fd, newname, flags)) {
-		fuse_reply_err(req, errno);
+	err = renameat2(dir_fd, name, newdir_fd, newname, flags) ? -errno : 0;
+	unpin(req, newdir);
+	unpin(req, dir);
+	if (err) {
+		reply_status(req, err);
 		return;
 	}
 	if (had_victim && !(flags & RENAME_EXCHANGE))
@@ -831,12 +928,15 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static int new_backing(struct octofs *ctx, struct octofs_inode *inode)
 {
 	char path[FDPATH_MAX];
-	int fd, id;
+	int path_fd, fd, id;
 
-	fd = open(fdpath(inode->fd, path), O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		id = -errno;
-	} else {
+	path_fd = inode_fd(ctx->inodes, inode);
+	if (path_fd < 0)
+		return path_fd;
+	fd = open(fdpath(path_fd, path), O_RDWR | O_CLOEXEC);
+	id = fd < 0 ? -errno : 0;
+	inode_fd_put(ctx->inodes, inode);
+	if (fd >= 0) {
 		id = passthrough_open(ctx->passthrough, fd);
 		close(fd);
 	}
@@ -912,17 +1012,28 @@ static bool writes_kill_privs(fuse_req_t req, int fd)
 	       (fstat(fd, &st) || without_privs(st.st_mode) != st.st_mode);
 }
 
-/* @new_bytes: created or truncated, so a new version in any case. */
+/*
+ * @new_bytes: created or truncated, so a new version in any case.  An
+ * open file keeps its inode's O_PATH descriptor pinned, so requests
+ * that come without the open file find it (unlinked, too) at once.
+ */
 static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 		       struct fuse_file_info *fi, bool new_bytes)
 {
 	struct octofs *ctx = ctx_of(req);
-	struct open_file *fh = calloc(1, sizeof(*fh));
+	struct open_file *fh;
 	bool kills;
-	int id, err = 0;
+	int id, err;
 
-	if (!fh)
+	err = inode_fd(ctx->inodes, inode);
+	if (err < 0)
+		return err;
+	fh = calloc(1, sizeof(*fh));
+	if (!fh) {
+		inode_fd_put(ctx->inodes, inode);
 		return -ENOMEM;
+	}
+	err = 0;
 	/* O_RDONLY | O_TRUNC empties the file: a writer for the upload. */
 	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY ||
 		     (fi->flags & O_TRUNC);
@@ -936,6 +1047,7 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 		err = kill_priv(req, fd);
 	if (err) {
 		drop_backing(ctx, inode, id);
+		inode_fd_put(ctx->inodes, inode);
 		free(fh);
 		return err;
 	}
@@ -970,6 +1082,7 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 		add_writer(inode, -1);
 		submit_if_done(ctx, inode, fh->owner);
 	}
+	inode_fd_put(ctx->inodes, inode);
 	free(fh);
 }
 
@@ -1015,7 +1128,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct octofs *ctx = ctx_of(req);
 	struct octofs_inode *inode = ino_of(req, ino);
 	char path[FDPATH_MAX];
-	int fd, err;
+	int path_fd, fd, err;
 
 	if (inode->url_of) {
 		url_files_open(req, ctx, inode, fi);
@@ -1026,11 +1139,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * and the data we write follows a request header, so it is not
 	 * aligned as the store's O_DIRECT would demand.
 	 */
-	fd = open(fdpath(inode->fd, path),
-		  (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW |
-				 O_DIRECT)) | O_CLOEXEC);
-	if (fd < 0) {
-		fuse_reply_err(req, errno);
+	path_fd = pin(req, inode);
+	if (path_fd < 0)
+		return;
+	do
+		fd = open(fdpath(path_fd, path),
+			  (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
+					 O_NOFOLLOW | O_DIRECT)) | O_CLOEXEC);
+	while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
+	err = fd < 0 ? -errno : 0;
+	unpin(req, inode);
+	if (err) {
+		reply_status(req, err);
 		return;
 	}
 	err = (fi->flags & O_TRUNC) ? kill_priv(req, fd) : 0;
@@ -1065,24 +1185,29 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct octofs_inode *dir = dir_of(req, parent), *inode;
 	struct fuse_entry_param e;
 	struct caller_ids ids;
-	int fd, err;
+	int dir_fd, fd = -1, err;
 
 	if (!dir)
 		return;
-	err = become_caller(req, &ids);
-	if (err) {
-		reply_status(req, err);
+	dir_fd = pin(req, dir);
+	if (dir_fd < 0)
 		return;
-	}
+	err = become_caller(req, &ids);
 	/*
 	 * Not O_DIRECT, as in op_open.  O_NOFOLLOW: the kernel creates
 	 * only after a lookup found nothing, so a symlink here was planted
 	 * in the store since; its target is not ours to create or open.
 	 */
-	fd = openat(dir->fd, name, ((fi->flags | O_CREAT | O_CLOEXEC) &
-				    ~O_DIRECT) | O_NOFOLLOW, mode);
-	err = fd < 0 ? -errno : 0;
-	become_self(&ids);
+	if (!err) {
+		do
+			fd = openat(dir_fd, name,
+				    ((fi->flags | O_CREAT | O_CLOEXEC) &
+				     ~O_DIRECT) | O_NOFOLLOW, mode);
+		while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
+		err = fd < 0 ? -errno : 0;
+		become_self(&ids);
+	}
+	unpin(req, dir);
 	if (err) {
 		reply_status(req, err);
 		return;
@@ -1209,12 +1334,37 @@ static void dir_handle_free(struct dir_handle *d)
 	free(d);
 }
 
+/* A directory stream of @inode; NULL with errno set on failure. */
+static DIR *open_dir(struct octofs *ctx, struct octofs_inode *inode)
+{
+	int path_fd, fd, err;
+	DIR *dp = NULL;
+
+	path_fd = inode_fd(ctx->inodes, inode);
+	if (path_fd < 0) {
+		errno = -path_fd;
+		return NULL;
+	}
+	do
+		fd = openat(path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
+	err = fd < 0 ? errno : 0;
+	inode_fd_put(ctx->inodes, inode);
+	if (fd >= 0) {
+		dp = fdopendir(fd);
+		err = dp ? 0 : errno;
+		if (!dp)
+			close(fd);
+	}
+	errno = err;
+	return dp;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	struct dir_handle *d;
-	int fd;
 
 	if (inode->url_of) {
 		fuse_reply_err(req, ENOTDIR);
@@ -1225,12 +1375,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(inode->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		d->dp = fdopendir(fd);
-		if (!d->dp)
-			close(fd);
-	}
+	d->dp = open_dir(ctx_of(req), inode);
 	if (!d->dp) {
 		fuse_reply_err(req, errno);
 		dir_handle_free(d);
@@ -1307,10 +1452,17 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	struct statvfs sv;
-	int fd = inode->url_of ? inode->url_of->fd : inode->fd;
+	int fd, err;
 
-	if (fstatvfs(fd, &sv))
-		fuse_reply_err(req, errno);
+	if (inode->url_of)
+		inode = inode->url_of;
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
+	err = fstatvfs(fd, &sv) ? -errno : 0;
+	unpin(req, inode);
+	if (err)
+		reply_status(req, err);
 	else
 		fuse_reply_statfs(req, &sv);
 }
@@ -1450,7 +1602,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			return;
 		}
 	}
-	len = state_get(inode->fd, name, value, size);
+	len = inode_fd(ctx->inodes, inode);
+	if (len >= 0) {
+		int fd = (int)len;
+
+		len = state_get(fd, name, value, size);
+		inode_fd_put(ctx->inodes, inode);
+	}
 	if (len < 0)
 		fuse_reply_err(req, (int)-len);
 	else if (size)
@@ -1483,9 +1641,17 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	len = listxattr(fdpath(inode->fd, path), list, XATTR_LIST_MAX);
+	len = inode_fd(ctx_of(req)->inodes, inode);
+	if (len >= 0) {
+		int fd = (int)len;
+
+		len = listxattr(fdpath(fd, path), list, XATTR_LIST_MAX);
+		if (len < 0)
+			len = -errno;
+		unpin(req, inode);
+	}
 	if (len < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-len);
 	else
 		reply_value(req, list, drop_foreign(list, (size_t)len), size);
 	free(list);
@@ -1515,6 +1681,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	char path[FDPATH_MAX];
+	int fd, err;
 
 	if (inode->url_of) {
 		fuse_reply_err(req, EPERM);
@@ -1529,16 +1696,19 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	if (setxattr(fdpath(inode->fd, path), name, value, size, flags))
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
+	err = setxattr(fdpath(fd, path), name, value, size, flags) ? -errno : 0;
+	unpin(req, inode);
+	reply_status(req, err);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	char path[FDPATH_MAX];
+	int fd, err;
 
 	if (inode->url_of || state_is_own_attr(name)) {
 		fuse_reply_err(req, EPERM);
@@ -1548,27 +1718,31 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	if (removexattr(fdpath(inode->fd, path), name))
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
+	err = removexattr(fdpath(fd, path), name) ? -errno : 0;
+	unpin(req, inode);
+	reply_status(req, err);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct octofs_inode *inode = ino_of(req, ino);
 	char path[FDPATH_MAX];
-	int err;
+	int fd, err;
 
 	if (inode->url_of) {
 		err = (mask & (W_OK | X_OK)) ? -EACCES : 0;
 		reply_status(req, url_files_check(ctx_of(req), inode, err));
 		return;
 	}
-	if (faccessat(AT_FDCWD, fdpath(inode->fd, path), mask, 0))
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	fd = pin(req, inode);
+	if (fd < 0)
+		return;
+	err = faccessat(AT_FDCWD, fdpath(fd, path), mask, 0) ? -errno : 0;
+	unpin(req, inode);
+	reply_status(req, err);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,

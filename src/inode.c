@@ -1,22 +1,36 @@
 /*
- * inode: the table of inodes the kernel knows about.
+ * inode: the table of inodes the kernel knows about, and finding a
+ * stored inode again by file handle or by name.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fd_cache.h"
 #include "inode.h"
+#include "log.h"
 
 #define INODE_BUCKETS_MIN 1024
+#define MOUNTS_MAX 32		/* filesystems inside the store, by handle */
+#define DEPTH_MAX 4096		/* directories walked to find one by name */
+
+/* A directory of each filesystem in the store, for open_by_handle_at. */
+struct mount_ref {
+	dev_t dev;
+	int fd;
+};
 
 /*
- * lock guards the buckets, n_inodes and every inode's nlookup, refs and
- * hash_next.  Lock order: an inode's lock may be taken under it, never
- * the other way round.
+ * lock guards the buckets, n_inodes, mounts and every inode's nlookup,
+ * refs, parent and hash_next.  Lock order: an inode's lock, then the
+ * descriptor cache's, may be taken under it, never the other way round.
  */
 struct inode_table {
 	pthread_mutex_t lock;
@@ -27,6 +41,10 @@ struct inode_table {
 	uint32_t sibling_epoch;	/* bumped by every inode_sibling_reset() */
 	struct octofs_inode *listed;	/* see inode_dir_listed() */
 	size_t n_listed;
+	struct fd_cache *fds;
+	bool by_handle;		/* set at creation; cleared if refused */
+	struct mount_ref mounts[MOUNTS_MAX];
+	size_t n_mounts;
 };
 
 static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
@@ -38,17 +56,70 @@ static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
 	return (size_t)(h ^ (h >> 31)) & (t->n_buckets - 1);
 }
 
-static void init_inode(struct octofs_inode *inode, int fd,
-		       const struct stat *st)
+static void init_inode(struct octofs_inode *inode, const struct stat *st)
 {
-	inode->fd = fd;
+	inode->fd = -1;
 	inode->dev = st->st_dev;
 	inode->ino = st->st_ino;
 	inode->type = st->st_mode & S_IFMT;
 	pthread_mutex_init(&inode->lock, NULL);
 }
 
-struct inode_table *inode_table_new(int root_fd)
+/*
+ * The file handle of the inode open as @fd, kept in @inode when it fits;
+ * an inode without one is found again by name.
+ */
+static void take_handle(struct octofs_inode *inode, int fd)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char bytes[INODE_HANDLE_MAX];
+	} h = { .fh.handle_bytes = INODE_HANDLE_MAX };
+	int mount_id;
+
+	if (name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) ||
+	    h.fh.handle_type < 0 || h.fh.handle_type > UCHAR_MAX)
+		return;
+	inode->handle_type = (unsigned char)h.fh.handle_type;
+	inode->handle_len = (unsigned char)h.fh.handle_bytes;
+	memcpy(inode->handle, h.fh.f_handle, h.fh.handle_bytes);
+}
+
+/* Reopen @inode by its handle, relative to @mount_fd. */
+static int open_handle(const struct octofs_inode *inode, int mount_fd)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char bytes[INODE_HANDLE_MAX];
+	} h;
+	int fd;
+
+	h.fh.handle_bytes = inode->handle_len;
+	h.fh.handle_type = inode->handle_type;
+	memcpy(h.fh.f_handle, inode->handle, inode->handle_len);
+	fd = open_by_handle_at(mount_fd, &h.fh, O_PATH | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Can the store's inodes be reopened by handle?  open_by_handle_at
+ * needs CAP_DAC_READ_SEARCH, and the filesystem must make handles.
+ */
+static bool handles_work(struct octofs_inode *root)
+{
+	int fd;
+
+	take_handle(root, root->fd);
+	if (!root->handle_len)
+		return false;
+	fd = open_handle(root, root->fd);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+struct inode_table *inode_table_new(int root_fd, unsigned int fd_cache)
 {
 	struct inode_table *t = calloc(1, sizeof(*t));
 	struct stat st;
@@ -61,14 +132,21 @@ struct inode_table *inode_table_new(int root_fd)
 	t->buckets = calloc(t->n_buckets, sizeof(*t->buckets));
 	if (!t->buckets)
 		goto out_free_t;
-	init_inode(&t->root, root_fd, &st);
+	t->fds = fd_cache_new(fd_cache);
+	if (!t->fds)
+		goto out_free_buckets;
+	init_inode(&t->root, &st);
+	t->root.fd = root_fd;
 	t->root.nlookup = 1;
 	t->root.name = strdup("");
 	if (!t->root.name)
-		goto out_free_buckets;
+		goto out_free_fds;
+	t->by_handle = handles_work(&t->root);
 	pthread_mutex_init(&t->lock, NULL);
 	return t;
 
+out_free_fds:
+	fd_cache_free(t->fds);
 out_free_buckets:
 	free(t->buckets);
 out_free_t:
@@ -76,10 +154,14 @@ out_free_t:
 	return NULL;
 }
 
-static void free_inode(struct octofs_inode *inode)
+bool inode_table_by_handle(struct inode_table *t)
 {
-	if (inode->fd >= 0)
-		close(inode->fd);
+	return t->by_handle;
+}
+
+static void free_inode(struct inode_table *t, struct octofs_inode *inode)
+{
+	fd_cache_forget(t->fds, inode);
 	pthread_mutex_destroy(&inode->lock);
 	if (!inode->url_of)
 		free(inode->name);	/* a virtual file's is part of it */
@@ -96,9 +178,12 @@ void inode_table_free(struct inode_table *t)
 	for (i = 0; i < t->n_buckets; i++) {
 		for (inode = t->buckets[i]; inode; inode = next) {
 			next = inode->hash_next;
-			free_inode(inode);
+			free_inode(t, inode);
 		}
 	}
+	for (i = 0; i < t->n_mounts; i++)
+		close(t->mounts[i].fd);
+	fd_cache_free(t->fds);
 	free(t->buckets);
 	close(t->root.fd);
 	free(t->root.name);
@@ -176,36 +261,295 @@ static void insert(struct inode_table *t, struct octofs_inode *inode)
 	t->n_inodes++;
 }
 
-int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
-		    const char *name, struct octofs_inode **out)
+static void maybe_free_locked(struct inode_table *t,
+			      struct octofs_inode *inode);
+
+/*
+ * @inode was seen as @name in @dir: where to find it again.  t->lock
+ * held; the inode's lock is taken too, so that a reader holding either
+ * sees parent and name agree.  Out of memory the old name stays (it
+ * will not be found by name until seen again).
+ */
+static void set_where(struct inode_table *t, struct octofs_inode *inode,
+		      struct octofs_inode *dir, const char *name)
+{
+	struct octofs_inode *old = inode->parent;
+	char *copy = NULL;
+
+	if (inode == &t->root)
+		return;
+	if (!inode->name || strcmp(inode->name, name)) {
+		copy = strdup(name);
+		if (!copy)
+			return;
+	}
+	pthread_mutex_lock(&inode->lock);
+	if (copy) {
+		free(inode->name);
+		inode->name = copy;
+	}
+	inode->parent = dir;
+	pthread_mutex_unlock(&inode->lock);
+	if (old == dir)
+		return;
+	dir->refs++;
+	if (old) {
+		old->refs--;
+		maybe_free_locked(t, old);
+	}
+}
+
+/* Count a lookup of an inode already known as @st; t->lock held. */
+static struct octofs_inode *found(struct inode_table *t,
+				  struct octofs_inode *dir, const char *name,
+				  const struct stat *st)
+{
+	struct octofs_inode *inode = find(t, st->st_dev, st->st_ino);
+
+	if (inode) {
+		inode->nlookup++;
+		set_where(t, inode, dir, name);
+	}
+	return inode;
+}
+
+/* Remember a directory of a filesystem other than the store's. */
+static void add_mount(struct inode_table *t, const struct stat *st, int fd)
+{
+	size_t i;
+
+	if (!S_ISDIR(st->st_mode) || st->st_dev == t->root.dev ||
+	    t->n_mounts == MOUNTS_MAX)
+		return;
+	for (i = 0; i < t->n_mounts; i++)
+		if (t->mounts[i].dev == st->st_dev)
+			return;
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	t->mounts[t->n_mounts].dev = st->st_dev;
+	t->mounts[t->n_mounts++].fd = fd;
+}
+
+/* openat(2), retried while closing cached descriptors makes room. */
+static int open_at(struct inode_table *t, int dir_fd, const char *name)
+{
+	int fd;
+
+	do
+		fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	while (fd < 0 && inode_fd_relieve(t, errno));
+	return fd < 0 ? -errno : fd;
+}
+
+/* A new inode for @name in the directory open as @dir_fd. */
+static int make_inode(struct inode_table *t, struct octofs_inode *dir,
+		      int dir_fd, const char *name, struct stat *st,
+		      struct octofs_inode **out)
+{
+	struct octofs_inode *inode;
+	int fd, err = -ENOMEM;
+
+	fd = open_at(t, dir_fd, name);
+	if (fd < 0)
+		return fd;
+	/* What the name holds now, should it have changed since. */
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		err = -errno;
+		goto out_close;
+	}
+	inode = calloc(1, sizeof(*inode));
+	if (!inode)
+		goto out_close;
+	init_inode(inode, st);
+	if (t->by_handle)
+		take_handle(inode, fd);
+	pthread_mutex_lock(&t->lock);
+	*out = found(t, dir, name, st);
+	if (!*out) {
+		add_mount(t, st, fd);
+		inode->nlookup = 1;
+		set_where(t, inode, dir, name);
+		if (inode->name) {
+			insert(t, inode);
+			*out = inode;
+			inode = NULL;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (inode) {
+		pthread_mutex_destroy(&inode->lock);
+		free(inode);
+	}
+	if (!*out)
+		goto out_close;
+	/* The next request about it most likely needs it. */
+	fd_cache_add(t->fds, *out, fd);
+	fd_cache_put(t->fds, *out);
+	return 0;
+
+out_close:
+	close(fd);
+	return err;
+}
+
+int inode_lookup(struct inode_table *t, struct octofs_inode *dir,
+		 const char *name, struct stat *st, struct octofs_inode **out)
+{
+	int dir_fd, err = 0;
+
+	dir_fd = inode_fd(t, dir);
+	if (dir_fd < 0)
+		return dir_fd;
+	if (fstatat(dir_fd, name, st, AT_SYMLINK_NOFOLLOW)) {
+		err = -errno;
+		goto out_put;
+	}
+	pthread_mutex_lock(&t->lock);
+	*out = found(t, dir, name, st);
+	pthread_mutex_unlock(&t->lock);
+	if (!*out)
+		err = make_inode(t, dir, dir_fd, name, st, out);
+out_put:
+	inode_fd_put(t, dir);
+	return err;
+}
+
+static int fd_at_depth(struct inode_table *t, struct octofs_inode *inode,
+		       unsigned int depth);
+
+/* A descriptor on @dev's filesystem to open handles with; -1: none. */
+static int mount_fd_of(struct inode_table *t, dev_t dev)
+{
+	int fd = -1;
+	size_t i;
+
+	if (dev == t->root.dev)
+		return t->root.fd;
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < t->n_mounts && fd < 0; i++)
+		if (t->mounts[i].dev == dev)
+			fd = t->mounts[i].fd;
+	pthread_mutex_unlock(&t->lock);
+	return fd;
+}
+
+/*
+ * Open @inode again as the name it was last seen under, in its parent
+ * (found the same way), and check that the name still holds it: a file
+ * renamed or replaced behind the mount is -ESTALE, and the kernel walks
+ * the path again.
+ */
+static int open_by_name(struct inode_table *t, struct octofs_inode *inode,
+			unsigned int depth)
+{
+	struct octofs_inode *parent;
+	char name[NAME_MAX + 1];
+	struct stat st;
+	int dir_fd, fd;
+
+	pthread_mutex_lock(&t->lock);
+	parent = inode->parent;
+	if (parent) {
+		parent->refs++;
+		snprintf(name, sizeof(name), "%s", inode->name);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!parent)
+		return -ESTALE;
+	dir_fd = fd_at_depth(t, parent, depth + 1);
+	fd = dir_fd < 0 ? dir_fd : open_at(t, dir_fd, name);
+	if (dir_fd >= 0)
+		inode_fd_put(t, parent);
+	inode_unref(t, parent);
+	if (fd == -ENOENT || fd == -ENOTDIR)
+		return -ESTALE;
+	if (fd < 0)
+		return fd;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ||
+	    st.st_dev != inode->dev || st.st_ino != inode->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* Open @inode again: by handle where it has one, else by name. */
+static int reopen(struct inode_table *t, struct octofs_inode *inode,
+		  unsigned int depth)
+{
+	int mount_fd = -1, fd;
+
+	if (t->by_handle && inode->handle_len)
+		mount_fd = mount_fd_of(t, inode->dev);
+	if (mount_fd < 0)
+		return open_by_name(t, inode, depth);
+	do
+		fd = open_handle(inode, mount_fd);
+	while ((fd == -EMFILE || fd == -ENFILE) &&
+	       inode_fd_relieve(t, -fd));
+	/* Refused after all (capabilities dropped?): by name from now. */
+	if (fd == -EPERM) {
+		log_warn("open_by_handle_at refused: inodes are found again "
+			 "by name from now on");
+		t->by_handle = false;
+		return open_by_name(t, inode, depth);
+	}
+	return fd;
+}
+
+static int fd_at_depth(struct inode_table *t, struct octofs_inode *inode,
+		       unsigned int depth)
+{
+	int fd;
+
+	if (inode == &t->root)
+		return t->root.fd;
+	if (inode->url_of)
+		return -EINVAL;
+	if (depth > DEPTH_MAX)
+		return -ELOOP;
+	fd = fd_cache_get(t->fds, inode);
+	if (fd >= 0)
+		return fd;
+	fd = reopen(t, inode, depth);
+	if (fd < 0)
+		return fd;
+	return fd_cache_add(t->fds, inode, fd);
+}
+
+int inode_fd(struct inode_table *t, struct octofs_inode *inode)
+{
+	return fd_at_depth(t, inode, 0);
+}
+
+void inode_fd_put(struct inode_table *t, struct octofs_inode *inode)
+{
+	if (inode != &t->root)
+		fd_cache_put(t->fds, inode);
+}
+
+void inode_fd_forget(struct inode_table *t, dev_t dev, ino_t ino)
 {
 	struct octofs_inode *inode;
 
 	pthread_mutex_lock(&t->lock);
-	inode = find(t, st->st_dev, st->st_ino);
-	if (inode) {
-		inode->nlookup++;
-		pthread_mutex_unlock(&t->lock);
-		close(fd);
-		inode_set_name(inode, name);
-		*out = inode;
-		return 0;
-	}
-	inode = calloc(1, sizeof(*inode));
-	if (inode)
-		inode->name = strdup(name);
-	if (!inode || !inode->name) {
-		pthread_mutex_unlock(&t->lock);
-		free(inode);
-		close(fd);
-		return -ENOMEM;
-	}
-	init_inode(inode, fd, st);
-	inode->nlookup = 1;
-	insert(t, inode);
+	inode = find(t, dev, ino);
+	if (inode && inode != &t->root)
+		fd_cache_forget(t->fds, inode);
 	pthread_mutex_unlock(&t->lock);
-	*out = inode;
-	return 0;
+}
+
+bool inode_fd_relieve(struct inode_table *t, int err)
+{
+	if (err != EMFILE && err != ENFILE)
+		return false;
+	return fd_cache_relieve(t->fds, err);
+}
+
+void inode_fd_counts(struct inode_table *t, size_t *cached, size_t *pinned)
+{
+	fd_cache_counts(t->fds, cached, pinned);
 }
 
 int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
@@ -229,7 +573,7 @@ int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
 			return -ENOMEM;
 		}
 		inode->name = strcpy((char *)(inode + 1), name);
-		init_inode(inode, -1, &st);
+		init_inode(inode, &st);
 		inode->url_of = target;
 		inode->url_dir = dir;
 		target->refs++;
@@ -319,7 +663,8 @@ fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n)
 
 /*
  * Free @inode if nobody refers to it any more; t->lock held.  A virtual
- * file's references on its file and directory may free those too.
+ * file's references on its file and directory, and a real one's on its
+ * parent, may free those too.
  */
 static void maybe_free_locked(struct inode_table *t,
 			      struct octofs_inode *inode)
@@ -329,10 +674,10 @@ static void maybe_free_locked(struct inode_table *t,
 	if (inode == &t->root || inode->nlookup || inode->refs)
 		return;
 	target = inode->url_of;
-	dir = inode->url_dir;
+	dir = inode->url_of ? inode->url_dir : inode->parent;
 	unhash(t, inode);
 	unlist(t, inode);
-	free_inode(inode);
+	free_inode(t, inode);
 	if (target) {
 		target->refs--;
 		maybe_free_locked(t, target);
@@ -418,23 +763,6 @@ void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino)
 	if (inode)
 		inode->sibling = INODE_SIBLING_UNKNOWN;
 	pthread_mutex_unlock(&t->lock);
-}
-
-void inode_set_name(struct octofs_inode *inode, const char *name)
-{
-	char *copy;
-
-	if (inode->url_of)
-		return;		/* a virtual file's name is fixed */
-	pthread_mutex_lock(&inode->lock);
-	if (!inode->name || strcmp(inode->name, name)) {
-		copy = strdup(name);
-		if (copy) {
-			free(inode->name);
-			inode->name = copy;
-		}
-	}
-	pthread_mutex_unlock(&inode->lock);
 }
 
 char *inode_name(struct octofs_inode *inode)

@@ -1,12 +1,17 @@
 /*
  * inode: the kernel's view of the store, one struct per inode.
  *
- * Each real inode holds an O_PATH descriptor of the stored file and is
- * found again by (st_dev, st_ino), so hard links share it and the store's
- * own inode numbers are reported.  A virtual NAME.url file has an inode of
- * its own that points at (and holds a reference on) the file it belongs
- * to, and on the directory it was found in.  The FUSE node id is the
- * struct's address; the root is FUSE_ROOT_ID.
+ * A real inode is found again by (st_dev, st_ino), so hard links share
+ * it and the store's own inode numbers are reported.  It holds no
+ * descriptor of the stored file: inode_fd() reopens it by file handle
+ * (name_to_handle_at, open_by_handle_at: needs CAP_DAC_READ_SEARCH) or,
+ * without one, by name from its parent directory, and keeps what it
+ * opened in a bounded cache (fd_cache.c).  So the descriptors held
+ * follow what is in use, not what the kernel has looked up.  A virtual
+ * NAME.url file has an inode of its own that points at (and holds a
+ * reference on) the file it belongs to, and on the directory it was
+ * found in.  The FUSE node id is the struct's address; the root is
+ * FUSE_ROOT_ID.
  */
 #ifndef OCTOFS_INODE_H
 #define OCTOFS_INODE_H
@@ -17,6 +22,9 @@
 #include <sys/stat.h>
 #include <fuse_lowlevel.h>
 
+/* File handles longer than this are not kept: found again by name. */
+#define INODE_HANDLE_MAX 20
+
 struct octofs_inode {
 	/* Immutable after creation. */
 	dev_t dev;
@@ -24,50 +32,91 @@ struct octofs_inode {
 	struct octofs_inode *url_of;	/* virtual NAME.url: its file, */
 	struct octofs_inode *url_dir;	/* the directory and the name */
 					/* (in name) it was found under */
-	int fd;			/* O_PATH; -1 for a virtual file */
-	mode_t type;		/* S_IFMT bits of the stored file */
 
 	/*
-	 * T: guarded by the table's lock; L: guarded by lock.  Laid out so
-	 * that the struct stays 136 bytes: 20 000 of them in a large
-	 * listing.
+	 * T: guarded by the table's lock; L: guarded by lock; C: guarded
+	 * by the descriptor cache's lock.  Kept small: a large tree has
+	 * hundreds of thousands of them.
 	 */
 	uint64_t nlookup;	/* T the kernel's references */
 	struct octofs_inode *hash_next;			/* T */
-	unsigned int refs;	/* T ours: virtual files, open operations */
+	struct octofs_inode *parent;	/* T+L directory of name, with */
+					/* one of our references */
+	struct octofs_inode *listed_next;	/* T listing of */
+	char *name;		/* T+L last name it was seen under; a */
+				/* virtual file's: fixed, no lock */
+	unsigned int refs;	/* T ours: virtual files, children, */
+				/* open operations */
 	uint32_t sibling_ms;	/* T when sibling was learnt */
+	int fd;			/* C cached O_PATH descriptor, or -1 */
+	uint32_t fd_slot;	/* C its place in the cache + 1, or 0 */
+	uint32_t fd_pins;	/* C users of fd */
+	uint8_t fd_flags;	/* C see fd_cache.c */
 	unsigned char sibling;	/* T 0 unknown, 1 none, 2 shown */
 	bool listed;		/* T a directory the kernel may keep a */
 	bool dirty;		/* L modified since its upload was submitted */
+	unsigned char handle_len;	/* file handle; 0: none */
+	unsigned char handle_type;
+	unsigned char handle[INODE_HANDLE_MAX];
+	mode_t type;		/* S_IFMT bits of the stored file */
 	int backing_id;		/* L the backing file of passed-through opens */
-	struct octofs_inode *listed_next;	/* T listing of */
 	unsigned int writers;	/* L open handles with write access */
 	int opens;		/* L open handles: > 0 passed through by */
 				/* the kernel, < 0 bytes moved by us */
-	char *name;		/* L last name it was seen under; a */
-				/* virtual file's: fixed, no lock */
 	pthread_mutex_t lock;	/* may be held while taking the upload */
 				/* queue's lock, never the other way */
 };
 
-_Static_assert(sizeof(struct octofs_inode) <= 136, "inode size");
+_Static_assert(sizeof(struct octofs_inode) <= 176, "inode size");
 
 struct inode_table;
 
-/* The table takes ownership of @root_fd.  NULL when out of memory. */
-struct inode_table *inode_table_new(int root_fd);
+/*
+ * The table takes ownership of @root_fd (an O_PATH descriptor of the
+ * store's directory) and keeps up to @fd_cache other descriptors open.
+ * NULL when out of memory.
+ */
+struct inode_table *inode_table_new(int root_fd, unsigned int fd_cache);
 void inode_table_free(struct inode_table *t);
+
+/* Are inodes found again by file handle (else by name)? */
+bool inode_table_by_handle(struct inode_table *t);
 
 struct octofs_inode *inode_get(struct inode_table *t, fuse_ino_t ino);
 fuse_ino_t inode_id(struct inode_table *t, struct octofs_inode *inode);
 
 /*
- * Find or create the inode of @fd (an O_PATH descriptor with stat @st)
- * and count one kernel lookup.  The table owns @fd afterwards (it is
- * closed when an inode already exists).  Returns 0 or -ENOMEM.
+ * Look @name up in the directory @dir: find or create the inode it names
+ * and count one kernel lookup; @st receives its attributes.  The inode
+ * remembers @dir and @name as where to find it again.  Returns 0 or a
+ * negative errno.
  */
-int inode_lookup_fd(struct inode_table *t, int fd, const struct stat *st,
-		    const char *name, struct octofs_inode **out);
+int inode_lookup(struct inode_table *t, struct octofs_inode *dir,
+		 const char *name, struct stat *st, struct octofs_inode **out);
+
+/*
+ * An O_PATH descriptor of the real inode @inode, pinned until
+ * inode_fd_put(): never closed while in use.  Negative errno on failure:
+ * -ESTALE when the file is gone (or, found by name, no longer there).
+ */
+int inode_fd(struct inode_table *t, struct octofs_inode *inode);
+void inode_fd_put(struct inode_table *t, struct octofs_inode *inode);
+
+/*
+ * The file @dev/@ino lost its last name: its cached descriptor goes now
+ * (or when its users are done), so the store can free it.
+ */
+void inode_fd_forget(struct inode_table *t, dev_t dev, ino_t ino);
+
+/*
+ * A call that makes a descriptor failed with @err: when it is EMFILE or
+ * ENFILE and cached descriptors could be closed, true (retry the call).
+ */
+bool inode_fd_relieve(struct inode_table *t, int err);
+
+/* Cached descriptors, and how many of them are in use. */
+void inode_fd_counts(struct inode_table *t, size_t *cached,
+		     size_t *pinned);
 
 /*
  * The same for the virtual file of @target found as the sibling of @name
@@ -121,8 +170,6 @@ void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino);
 void inode_dir_listed(struct inode_table *t, struct octofs_inode *dir);
 fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n);
 
-/* Remember the name the inode was last seen under (best effort). */
-void inode_set_name(struct octofs_inode *inode, const char *name);
 /* A copy of the name (caller frees); NULL when out of memory. */
 char *inode_name(struct octofs_inode *inode);
 

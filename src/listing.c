@@ -152,22 +152,26 @@ static bool name_set_has(const struct name_set *set,
 	return false;
 }
 
-/* Does the entry @name (of type @type) show a sibling? */
+/*
+ * Does the entry @name (of type @type) of @dir, open as @dir_fd, show a
+ * sibling?
+ */
 static bool shows_sibling(struct octofs *ctx, struct octofs_inode *dir,
-			  const char *name, ino_t ino, unsigned char type)
+			  int dir_fd, const char *name, ino_t ino,
+			  unsigned char type)
 {
 	struct stat st;
 
 	if (type == DT_UNKNOWN &&
-	    (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) ||
+	    (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) ||
 	     !S_ISREG(st.st_mode)))
 		return false;
-	return url_files_visible(ctx, dir->fd, name, dir->dev, ino);
+	return url_files_visible(ctx, dir_fd, name, dir->dev, ino);
 }
 
 /* NAME.url for every file that shows one, after the real entries. */
 static int add_siblings(struct listing *l, struct octofs *ctx,
-			struct octofs_inode *dir)
+			struct octofs_inode *dir, int dir_fd)
 {
 	char sibling[NAME_MAX + 1];
 	struct name_set set = { 0 };
@@ -182,7 +186,8 @@ static int add_siblings(struct listing *l, struct octofs *ctx,
 		if ((type != DT_REG && type != DT_UNKNOWN) ||
 		    !url_names_sibling(name, sibling, sizeof(sibling)) ||
 		    name_set_has(&set, l, sibling) ||
-		    !shows_sibling(ctx, dir, name, l->entries[i].ino, type))
+		    !shows_sibling(ctx, dir, dir_fd, name, l->entries[i].ino,
+				   type))
 			continue;
 		err = add_sibling(l, i);
 	}
@@ -209,5 +214,6 @@ int listing_take(struct listing *l, struct octofs *ctx,
 	}
 	if (errno)
 		return -errno;
-	return ctx->opts->url_files ? add_siblings(l, ctx, dir) : 0;
+	return ctx->opts->url_files ? add_siblings(l, ctx, dir, dirfd(dp)) :
+				      0;
 }

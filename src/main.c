@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <fuse_lowlevel.h>
 
+#include "fd_cache.h"
 #include "fs_ops.h"
 #include "ignore.h"
 #include "inode.h"
@@ -54,6 +55,7 @@ struct startup {
 	bool mounted;
 	bool signals;
 	bool curl;
+	unsigned long nofile;	/* the open-file limit in force */
 };
 
 /* Start-up errors go to stderr, before any log sink is chosen. */
@@ -71,19 +73,42 @@ static int fail(const char *fmt, ...)
 }
 
 /*
- * Every inode the kernel knows holds an O_PATH descriptor: allow as many
- * as the hard limit does.
+ * Open files, uploads and the descriptor cache all take descriptors:
+ * allow as many as the hard limit does.  Returns the limit in force.
  */
-static void raise_fd_limit(void)
+static unsigned long raise_fd_limit(void)
 {
 	struct rlimit r;
 
-	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur >= r.rlim_max)
-		return;
-	r.rlim_cur = r.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &r))
-		log_warn("cannot raise the open-file limit: %s",
-			 strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return 1024;
+	if (r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &r)) {
+			log_warn("cannot raise the open-file limit: %s",
+				 strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &r);
+		}
+	}
+	return r.rlim_cur == RLIM_INFINITY ? ULONG_MAX :
+					      (unsigned long)r.rlim_cur;
+}
+
+/*
+ * The descriptor cache's bound: fd_cache=, else a quarter of the limit.
+ * One that leaves little for open files and uploads is said at start.
+ */
+static unsigned int fd_cache_bound(const struct octofs_opts *o,
+				   unsigned long nofile)
+{
+	unsigned int bound = o->fd_cache ? o->fd_cache :
+					   fd_cache_default_bound(nofile);
+
+	if (bound > nofile / 2)
+		log_warn("fd_cache=%u is more than half the open-file limit "
+			 "(%lu): open files and uploads may run short of "
+			 "descriptors", bound, nofile);
+	return bound;
 }
 
 /*
@@ -151,11 +176,16 @@ static int open_store(struct startup *s)
 		return fail("store %s: cannot write to it: %s",
 			    s->store_path, strerror(-err));
 	}
-	s->ctx.inodes = inode_table_new(fd);
+	s->ctx.inodes = inode_table_new(fd, fd_cache_bound(&s->opts,
+							   s->nofile));
 	if (!s->ctx.inodes) {
 		close(fd);
 		return fail("out of memory");
 	}
+	if (!inode_table_by_handle(s->ctx.inodes))
+		log_info("no file handles here (open_by_handle_at needs "
+			 "CAP_DAC_READ_SEARCH): files are found again by "
+			 "name");
 	return 0;
 }
 
@@ -419,7 +449,7 @@ int main(int argc, char *argv[])
 		res = 0;
 		goto out;
 	}
-	raise_fd_limit();
+	s.nofile = raise_fd_limit();
 	if (open_store(&s) || build_context(&s) || mount_fs(&s))
 		goto out;
 	if (fuse_daemonize(s.opts.foreground))

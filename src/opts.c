@@ -61,6 +61,8 @@ static const struct opt_def opt_defs[] = {
 	  1, OPTS_TIMEOUT_MAX, false },
 	{ "settle", OPT_UINT, offsetof(struct octofs_opts, settle_ms),
 	  0, OPTS_SETTLE_MAX, false },
+	{ "fd_cache", OPT_UINT, offsetof(struct octofs_opts, fd_cache),
+	  OPTS_FD_CACHE_MIN, OPTS_FD_CACHE_MAX, false },
 	{ "url_files", OPT_BOOL, offsetof(struct octofs_opts, url_files),
 	  0, 1, false },
 	{ "presign_ahead", OPT_BOOL,
@@ -179,6 +181,7 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("stop_grace=", KEY_OURS),
 	FUSE_OPT_KEY("timeout=", KEY_OURS),
 	FUSE_OPT_KEY("settle=", KEY_OURS),
+	FUSE_OPT_KEY("fd_cache=", KEY_OURS),
 	FUSE_OPT_KEY("ca_file=", KEY_OURS),
 	FUSE_OPT_KEY("config=", KEY_OURS),
 	FUSE_OPT_KEY("log_level=", KEY_OURS),
@@ -748,6 +751,9 @@ void opts_print_help(const char *progname)
 "                        reading the URL, or its writer creating or\n"
 "                        truncating another file, ends the rest (300)\n"
 "  -o url_wait=SECONDS   how long reading a URL waits (60)\n"
+"  -o fd_cache=N         descriptors kept open for files the kernel\n"
+"                        remembers, 16..1048576 (a quarter of the\n"
+"                        open-file limit, at most 16384)\n"
 "  -o retry_min_ms=N     first retry delay of a failed request (500)\n"
 "  -o retry_max_ms=N     longest retry delay (60000)\n"
 "  -o stop_grace=SECONDS time uploads in flight get at unmount (5)\n"

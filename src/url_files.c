@@ -50,25 +50,44 @@ static bool status_visible(enum state_status st)
  * during a lookup, as @name in @dir_fd (getxattrat: no walk through
  * /proc, which dominates listing a large directory).  A rename racing
  * with the lookup can make the two differ; the next lookup is right.
+ * Whoever fills in @dir_fd keeps it pinned while the ref is used.
  */
 struct target_ref {
 	struct octofs_inode *inode;
 	int dir_fd;
-	const char *name;	/* NULL: use inode->fd */
+	const char *name;	/* NULL: use the inode's own descriptor */
 };
 
-static enum state_status ref_status(const struct target_ref *t)
+static enum state_status ref_status(struct octofs *ctx,
+				    const struct target_ref *t)
 {
+	enum state_status st;
+	int fd;
+
 	if (t->name)
 		return state_read_status_at(t->dir_fd, t->name);
-	return state_read_status(t->inode->fd);
+	fd = inode_fd(ctx->inodes, t->inode);
+	if (fd < 0)
+		return STATE_NONE;
+	st = state_read_status(fd);
+	inode_fd_put(ctx->inodes, t->inode);
+	return st;
 }
 
-static ssize_t ref_url(const struct target_ref *t, char *buf, size_t size)
+static ssize_t ref_url(struct octofs *ctx, const struct target_ref *t,
+		       char *buf, size_t size)
 {
+	ssize_t len;
+	int fd;
+
 	if (t->name)
 		return state_get_at(t->dir_fd, t->name, STATE_URL, buf, size);
-	return state_get(t->inode->fd, STATE_URL, buf, size);
+	fd = inode_fd(ctx->inodes, t->inode);
+	if (fd < 0)
+		return fd;
+	len = state_get(fd, STATE_URL, buf, size);
+	inode_fd_put(ctx->inodes, t->inode);
+	return len;
 }
 
 static bool has_job(struct octofs *ctx, dev_t dev, ino_t ino)
@@ -104,7 +123,7 @@ bool url_files_visible(struct octofs *ctx, int dir_fd, const char *name,
 static bool ref_visible(struct octofs *ctx, const struct target_ref *t)
 {
 	return has_job(ctx, t->inode->dev, t->inode->ino) ||
-	       status_visible(ref_status(t));
+	       status_visible(ref_status(ctx, t));
 }
 
 /*
@@ -116,26 +135,23 @@ static int find_target(struct octofs *ctx, struct octofs_inode *dir,
 		       const char *name, struct octofs_inode **out,
 		       char base[NAME_MAX + 1])
 {
-	struct target_ref t = { .dir_fd = dir->fd, .name = base };
+	struct target_ref t = { .name = base };
 	struct stat st;
-	int fd, err;
+	bool visible;
+	int err;
 
 	if (!ctx->opts->url_files || !url_names_base(name, base, NAME_MAX + 1))
 		return -ENOENT;
-	fd = openat(dir->fd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -ENOENT;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ||
-	    !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -ENOENT;
-	}
-	err = inode_lookup_fd(ctx->inodes, fd, &st, base, &t.inode);
+	err = inode_lookup(ctx->inodes, dir, base, &st, &t.inode);
 	if (err)
-		return err;
+		return err == -ENOMEM ? err : -ENOENT;
 	inode_ref(ctx->inodes, t.inode);
 	inode_forget(ctx->inodes, t.inode, 1);
-	if (!ref_visible(ctx, &t)) {
+	t.dir_fd = S_ISREG(st.st_mode) ? inode_fd(ctx->inodes, dir) : -1;
+	visible = t.dir_fd >= 0 && ref_visible(ctx, &t);
+	if (t.dir_fd >= 0)
+		inode_fd_put(ctx->inodes, dir);
+	if (!visible) {
 		inode_unref(ctx->inodes, t.inode);
 		return -ENOENT;
 	}
@@ -144,9 +160,10 @@ static int find_target(struct octofs *ctx, struct octofs_inode *dir,
 }
 
 /* The stored URL, as a NUL-terminated string; -ENODATA when none. */
-static int stored_url(const struct target_ref *t, char *buf, size_t size)
+static int stored_url(struct octofs *ctx, const struct target_ref *t,
+		      char *buf, size_t size)
 {
-	ssize_t len = ref_url(t, buf, size - 1);
+	ssize_t len = ref_url(ctx, t, buf, size - 1);
 
 	if (len < 0)
 		return (int)len;
@@ -160,9 +177,16 @@ static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
 {
 	struct octofs_inode *target = t->inode;
 	char url[STATE_VALUE_MAX];
+	int fd, err;
 
-	if (fstatat(target->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
-		return -errno;
+	fd = inode_fd(ctx->inodes, target);
+	if (fd < 0)
+		return fd;
+	err = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ?
+		      -errno : 0;
+	inode_fd_put(ctx->inodes, target);
+	if (err)
+		return err;
 	if (!visible && !ref_visible(ctx, t))
 		return -ENOENT;
 	st->st_ino = url_files_ino(target->ino);
@@ -173,17 +197,28 @@ static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
 	st->st_size = 0;
 	st->st_blocks = 0;
 	if (!has_job(ctx, target->dev, target->ino) &&
-	    !stored_url(t, url, sizeof(url)))
+	    !stored_url(ctx, t, url, sizeof(url)))
 		st->st_size = (off_t)strlen(url) + 1;
 	return 0;
 }
 
-/* A virtual file's target, read as the name it was found under. */
-static struct target_ref ref_of(struct octofs_inode *inode)
+/*
+ * A virtual file's target, read as the name it was found under: its
+ * directory pinned until ref_done().  -1 when the directory is gone.
+ */
+static int ref_of(struct octofs *ctx, struct octofs_inode *inode,
+		  struct target_ref *t)
 {
-	return (struct target_ref){ .inode = inode->url_of,
-				    .dir_fd = inode->url_dir->fd,
-				    .name = inode->name };
+	*t = (struct target_ref){ .inode = inode->url_of,
+				  .dir_fd = inode_fd(ctx->inodes,
+						     inode->url_dir),
+				  .name = inode->name };
+	return t->dir_fd < 0 ? -1 : 0;
+}
+
+static void ref_done(struct octofs *ctx, struct octofs_inode *inode)
+{
+	inode_fd_put(ctx->inodes, inode->url_dir);
 }
 
 /*
@@ -195,19 +230,22 @@ static struct target_ref ref_of(struct octofs_inode *inode)
  */
 static bool still_current(struct octofs *ctx, struct octofs_inode *inode)
 {
-	struct target_ref t = ref_of(inode);
 	char sibling[NAME_MAX + 1];
+	struct target_ref t;
 	struct stat st;
+	bool current;
 
-	if (fstatat(t.dir_fd, t.name, &st, AT_SYMLINK_NOFOLLOW) ||
-	    !S_ISREG(st.st_mode) || st.st_dev != t.inode->dev ||
-	    st.st_ino != t.inode->ino)
+	if (ref_of(ctx, inode, &t))
 		return false;
-	/* A real file that took the sibling's name in the store wins. */
-	if (!url_names_sibling(t.name, sibling, sizeof(sibling)) ||
-	    !fstatat(t.dir_fd, sibling, &st, AT_SYMLINK_NOFOLLOW))
-		return false;
-	return ref_visible(ctx, &t);
+	current = !fstatat(t.dir_fd, t.name, &st, AT_SYMLINK_NOFOLLOW) &&
+		  S_ISREG(st.st_mode) && st.st_dev == t.inode->dev &&
+		  st.st_ino == t.inode->ino &&
+		  /* A real file that took the sibling's name wins. */
+		  url_names_sibling(t.name, sibling, sizeof(sibling)) &&
+		  fstatat(t.dir_fd, sibling, &st, AT_SYMLINK_NOFOLLOW) &&
+		  ref_visible(ctx, &t);
+	ref_done(ctx, inode);
+	return current;
 }
 
 /*
@@ -224,26 +262,27 @@ int url_files_check(struct octofs *ctx, struct octofs_inode *inode,
 int url_files_getattr(struct octofs *ctx, struct octofs_inode *inode,
 		      bool by_fd, struct stat *st)
 {
-	struct target_ref t = ref_of(inode);
+	struct target_ref t = { .inode = inode->url_of };
+	int err;
 
 	/*
 	 * Asked through an open file (the kernel says so for some calls,
 	 * not for fstat): it answers for as long as its file is there.
 	 */
-	if (by_fd) {
-		t.name = NULL;
+	if (by_fd)
 		return sibling_stat(ctx, &t, false, st);
-	}
-	if (!still_current(ctx, inode))
+	if (!still_current(ctx, inode) || ref_of(ctx, inode, &t))
 		return -ESTALE;
-	return sibling_stat(ctx, &t, true, st);
+	err = sibling_stat(ctx, &t, true, st);
+	ref_done(ctx, inode);
+	return err;
 }
 
 int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 		     const char *name, struct fuse_entry_param *e)
 {
 	char base[NAME_MAX + 1];
-	struct target_ref t = { .dir_fd = dir->fd, .name = base };
+	struct target_ref t = { .name = base };
 	struct octofs_inode *inode;
 	int err;
 
@@ -253,7 +292,11 @@ int url_files_lookup(struct octofs *ctx, struct octofs_inode *dir,
 	err = inode_lookup_url(ctx->inodes, t.inode, dir, base, &inode);
 	if (!err) {
 		memset(e, 0, sizeof(*e));
-		err = sibling_stat(ctx, &t, true, &e->attr);
+		t.dir_fd = inode_fd(ctx->inodes, dir);
+		err = t.dir_fd < 0 ? t.dir_fd :
+				     sibling_stat(ctx, &t, true, &e->attr);
+		if (t.dir_fd >= 0)
+			inode_fd_put(ctx->inodes, dir);
 		if (err)
 			inode_forget(ctx->inodes, inode, 1);
 	}
@@ -385,16 +428,19 @@ static void wait_done(struct queue_waiter *w, const char *url, int err)
  */
 static bool resume_now(struct octofs *ctx, struct octofs_inode *target)
 {
-	enum state_status st = state_read_status(target->fd);
-	char *name;
-	int err;
+	enum state_status st;
+	char *name = NULL;
+	int fd, err = -ENOENT;
 
-	if (st != STATE_QUEUED && st != STATE_UPLOADING)
+	fd = inode_fd(ctx->inodes, target);
+	if (fd < 0)
 		return false;
-	name = inode_name(target);
-	if (!name)
-		return false;
-	err = resume_file(ctx, target->fd, name);
+	st = state_read_status(fd);
+	if (st == STATE_QUEUED || st == STATE_UPLOADING)
+		name = inode_name(target);
+	if (name)
+		err = resume_file(ctx, fd, name);
+	inode_fd_put(ctx->inodes, target);
 	free(name);
 	return !err || err == -EEXIST;
 }
@@ -426,7 +472,7 @@ static void answer_url(fuse_req_t req, struct octofs *ctx,
 		wait_done(&uw->waiter, NULL, -ETIMEDOUT);
 		return;
 	}
-	err = stored_url(&(struct target_ref){ .inode = target }, url,
+	err = stored_url(ctx, &(struct target_ref){ .inode = target }, url,
 			 sizeof(url));
 	if (err)
 		wait_done(&uw->waiter, NULL, err);
@@ -467,13 +513,17 @@ int url_files_unlink(struct octofs *ctx, struct octofs_inode *dir,
 {
 	char base[NAME_MAX + 1];
 	struct octofs_inode *target;
-	int err;
+	int fd, err;
 
 	err = find_target(ctx, dir, name, &target, base);
 	if (err)
 		return err;
-	err = queue_cancel_with(ctx->queue, target->dev, target->ino,
-				state_forget_fd, &target->fd);
+	fd = inode_fd(ctx->inodes, target);
+	err = fd < 0 ? fd :
+		       queue_cancel_with(ctx->queue, target->dev, target->ino,
+					 state_forget_fd, &fd);
+	if (fd >= 0)
+		inode_fd_put(ctx->inodes, target);
 	url_files_changed(ctx, target->dev, target->ino);
 	inode_unref(ctx->inodes, target);
 	return err;
