@@ -162,6 +162,8 @@ int fd_cache_add(struct fd_cache *c, struct octofs_inode *inode, int fd)
 
 	pthread_mutex_lock(&c->lock);
 	c->starved = false;
+	inode->fd_pins++;	/* first: the sweep must pass it by */
+	inode->fd_flags |= FD_USED;
 	if (inode->fd >= 0) {
 		spare = fd;
 		fd = inode->fd;
@@ -171,8 +173,6 @@ int fd_cache_add(struct fd_cache *c, struct octofs_inode *inode, int fd)
 		if (c->n > c->bound)
 			evicted = sweep_one(c);
 	}
-	inode->fd_pins++;
-	inode->fd_flags |= FD_USED;
 	pthread_mutex_unlock(&c->lock);
 	if (spare >= 0)
 		close(spare);

@@ -21,7 +21,10 @@
 #define MOUNTS_MAX 32		/* filesystems inside the store, by handle */
 #define DEPTH_MAX 4096		/* directories walked to find one by name */
 
-/* A directory of each filesystem in the store, for open_by_handle_at. */
+/*
+ * A directory of each filesystem in the store, for open_by_handle_at,
+ * which takes no O_PATH descriptor for it.
+ */
 struct mount_ref {
 	dev_t dev;
 	int fd;
@@ -42,6 +45,7 @@ struct inode_table {
 	struct octofs_inode *listed;	/* see inode_dir_listed() */
 	size_t n_listed;
 	struct fd_cache *fds;
+	int root_dir_fd;	/* the store's directory, O_RDONLY */
 	bool by_handle;		/* set at creation; cleared if refused */
 	struct mount_ref mounts[MOUNTS_MAX];
 	size_t n_mounts;
@@ -105,14 +109,18 @@ static int open_handle(const struct octofs_inode *inode, int mount_fd)
  * Can the store's inodes be reopened by handle?  open_by_handle_at
  * needs CAP_DAC_READ_SEARCH, and the filesystem must make handles.
  */
-static bool handles_work(struct octofs_inode *root)
+static bool handles_work(struct inode_table *t)
 {
 	int fd;
 
-	take_handle(root, root->fd);
-	if (!root->handle_len)
+	t->root_dir_fd = openat(t->root.fd, ".",
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->root_dir_fd < 0)
 		return false;
-	fd = open_handle(root, root->fd);
+	take_handle(&t->root, t->root.fd);
+	if (!t->root.handle_len)
+		return false;
+	fd = open_handle(&t->root, t->root_dir_fd);
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -141,7 +149,7 @@ struct inode_table *inode_table_new(int root_fd, unsigned int fd_cache)
 	t->root.name = strdup("");
 	if (!t->root.name)
 		goto out_free_fds;
-	t->by_handle = handles_work(&t->root);
+	t->by_handle = handles_work(t);
 	pthread_mutex_init(&t->lock, NULL);
 	return t;
 
@@ -156,7 +164,12 @@ out_free_t:
 
 bool inode_table_by_handle(struct inode_table *t)
 {
-	return t->by_handle;
+	return __atomic_load_n(&t->by_handle, __ATOMIC_RELAXED);
+}
+
+void inode_table_by_name(struct inode_table *t)
+{
+	__atomic_store_n(&t->by_handle, false, __ATOMIC_RELAXED);
 }
 
 static void free_inode(struct inode_table *t, struct octofs_inode *inode)
@@ -183,6 +196,8 @@ void inode_table_free(struct inode_table *t)
 	}
 	for (i = 0; i < t->n_mounts; i++)
 		close(t->mounts[i].fd);
+	if (t->root_dir_fd >= 0)
+		close(t->root_dir_fd);
 	fd_cache_free(t->fds);
 	free(t->buckets);
 	close(t->root.fd);
@@ -324,7 +339,7 @@ static void add_mount(struct inode_table *t, const struct stat *st, int fd)
 	for (i = 0; i < t->n_mounts; i++)
 		if (t->mounts[i].dev == st->st_dev)
 			return;
-	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	t->mounts[t->n_mounts].dev = st->st_dev;
@@ -362,7 +377,7 @@ static int make_inode(struct inode_table *t, struct octofs_inode *dir,
 	if (!inode)
 		goto out_close;
 	init_inode(inode, st);
-	if (t->by_handle)
+	if (inode_table_by_handle(t))
 		take_handle(inode, fd);
 	pthread_mutex_lock(&t->lock);
 	*out = found(t, dir, name, st);
@@ -425,7 +440,7 @@ static int mount_fd_of(struct inode_table *t, dev_t dev)
 	size_t i;
 
 	if (dev == t->root.dev)
-		return t->root.fd;
+		return t->root_dir_fd;
 	pthread_mutex_lock(&t->lock);
 	for (i = 0; i < t->n_mounts && fd < 0; i++)
 		if (t->mounts[i].dev == dev)
@@ -480,7 +495,7 @@ static int reopen(struct inode_table *t, struct octofs_inode *inode,
 {
 	int mount_fd = -1, fd;
 
-	if (t->by_handle && inode->handle_len)
+	if (inode->handle_len && inode_table_by_handle(t))
 		mount_fd = mount_fd_of(t, inode->dev);
 	if (mount_fd < 0)
 		return open_by_name(t, inode, depth);
@@ -492,7 +507,7 @@ static int reopen(struct inode_table *t, struct octofs_inode *inode,
 	if (fd == -EPERM) {
 		log_warn("open_by_handle_at refused: inodes are found again "
 			 "by name from now on");
-		t->by_handle = false;
+		inode_table_by_name(t);
 		return open_by_name(t, inode, depth);
 	}
 	return fd;

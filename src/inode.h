@@ -81,6 +81,8 @@ void inode_table_free(struct inode_table *t);
 
 /* Are inodes found again by file handle (else by name)? */
 bool inode_table_by_handle(struct inode_table *t);
+/* Find inodes again by name only, as without CAP_DAC_READ_SEARCH. */
+void inode_table_by_name(struct inode_table *t);
 
 struct octofs_inode *inode_get(struct inode_table *t, fuse_ino_t ino);
 fuse_ino_t inode_id(struct inode_table *t, struct octofs_inode *inode);
