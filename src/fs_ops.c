@@ -132,23 +132,22 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 	bool listing;
 	int fd, err;
 
-	fd = inode_fd(ctx->inodes, inode);
-	if (fd < 0) {
-		log_warn("cannot queue %s: %s", name, strerror(-fd));
-		return;
-	}
-	job = queue_hold(ctx->queue, inode->dev, inode->ino, fd, name);
-	inode_fd_put(ctx->inodes, inode);
+	job = queue_hold(ctx->queue, inode->dev, inode->ino, inode, name);
 	if (!job) {
 		log_error("cannot queue %s: out of memory", name);
 		return;
 	}
+	fd = inode_fd(ctx->inodes, inode);
 	queue_job_lock_state(job);
-	listing = !fresh && ctx->opts->url_files &&
-		  !showed_sibling(queue_job_fd(job));
-	err = fresh ? state_mark_new_queued(queue_job_fd(job)) :
-		      state_mark_queued(queue_job_fd(job));
+	listing = fd >= 0 && !fresh && ctx->opts->url_files &&
+		  !showed_sibling(fd);
+	if (fd < 0)
+		err = fd;
+	else
+		err = fresh ? state_mark_new_queued(fd) : state_mark_queued(fd);
 	queue_job_unlock_state(job);
+	if (fd >= 0)
+		inode_fd_put(ctx->inodes, inode);
 	if (err)
 		log_warn("cannot record state of %s: %s", name,
 			 strerror(-err));
@@ -162,17 +161,17 @@ static void mark_version(struct octofs *ctx, struct octofs_inode *inode,
 			 bool fresh)
 {
 	char *name;
+	bool was_dirty;
 
 	if (inode->type != S_IFREG)
 		return;
 	pthread_mutex_lock(&inode->lock);
-	if (inode->dirty) {
-		pthread_mutex_unlock(&inode->lock);
-		return;
-	}
+	was_dirty = inode->dirty;
 	inode->dirty = true;
-	name = strdup(inode->name);
 	pthread_mutex_unlock(&inode->lock);
+	if (was_dirty)
+		return;
+	name = inode_name(ctx->inodes, inode);
 	if (!name) {
 		log_error("cannot queue a file: out of memory");
 		return;
@@ -240,16 +239,22 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
 			   long owner)
 {
-	char *name = NULL;
+	bool done;
+	char *name;
 
 	pthread_mutex_lock(&inode->lock);
-	if (!inode->writers && inode->dirty) {
+	done = !inode->writers && inode->dirty;
+	if (done)
 		inode->dirty = false;
-		name = strdup(inode->name);
-	}
 	pthread_mutex_unlock(&inode->lock);
-	if (name)
-		submit(ctx, inode, name, owner);
+	if (!done)
+		return;
+	name = inode_name(ctx->inodes, inode);
+	if (!name) {
+		log_error("cannot upload a file: out of memory");
+		return;
+	}
+	submit(ctx, inode, name, owner);
 	free(name);
 }
 
@@ -940,7 +945,7 @@ static int new_backing(struct octofs *ctx, struct octofs_inode *inode)
 		id = passthrough_open(ctx->passthrough, fd);
 		close(fd);
 	}
-	/* inode->name is not ours to read outside its lock: the number. */
+	/* The name would take the table's lock: the number will do. */
 	if (id < 0)
 		log_debug("cannot pass inode %lu through: %s",
 			  (unsigned long)inode->ino, strerror(-id));

@@ -32,8 +32,9 @@ struct mount_ref {
 
 /*
  * lock guards the buckets, n_inodes, mounts and every inode's nlookup,
- * refs, parent and hash_next.  Lock order: an inode's lock, then the
- * descriptor cache's, may be taken under it, never the other way round.
+ * refs, parent, name and hash_next.  Lock order: only the descriptor
+ * cache's lock is taken under it; it may be taken under any other (an
+ * inode's, the upload queue's).
  */
 struct inode_table {
 	pthread_mutex_t lock;
@@ -281,9 +282,8 @@ static void maybe_free_locked(struct inode_table *t,
 
 /*
  * @inode was seen as @name in @dir: where to find it again.  t->lock
- * held; the inode's lock is taken too, so that a reader holding either
- * sees parent and name agree.  Out of memory the old name stays (it
- * will not be found by name until seen again).
+ * held.  Out of memory the old name stays (it will not be found by
+ * name until seen again).
  */
 static void set_where(struct inode_table *t, struct octofs_inode *inode,
 		      struct octofs_inode *dir, const char *name)
@@ -298,13 +298,11 @@ static void set_where(struct inode_table *t, struct octofs_inode *inode,
 		if (!copy)
 			return;
 	}
-	pthread_mutex_lock(&inode->lock);
 	if (copy) {
 		free(inode->name);
 		inode->name = copy;
 	}
 	inode->parent = dir;
-	pthread_mutex_unlock(&inode->lock);
 	if (old == dir)
 		return;
 	dir->refs++;
@@ -780,12 +778,14 @@ void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino)
 	pthread_mutex_unlock(&t->lock);
 }
 
-char *inode_name(struct octofs_inode *inode)
+char *inode_name(struct inode_table *t, struct octofs_inode *inode)
 {
 	char *name;
 
-	pthread_mutex_lock(&inode->lock);
+	if (inode->url_of)
+		return strdup(inode->name);	/* fixed: no lock */
+	pthread_mutex_lock(&t->lock);
 	name = strdup(inode->name ? inode->name : "");
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&t->lock);
 	return name;
 }

@@ -40,10 +40,10 @@ struct octofs_inode {
 	 */
 	uint64_t nlookup;	/* T the kernel's references */
 	struct octofs_inode *hash_next;			/* T */
-	struct octofs_inode *parent;	/* T+L directory of name, with */
+	struct octofs_inode *parent;	/* T directory of name, with */
 					/* one of our references */
 	struct octofs_inode *listed_next;	/* T listing of */
-	char *name;		/* T+L last name it was seen under; a */
+	char *name;		/* T last name it was seen under; a */
 				/* virtual file's: fixed, no lock */
 	unsigned int refs;	/* T ours: virtual files, children, */
 				/* open operations */
@@ -64,7 +64,9 @@ struct octofs_inode {
 	int opens;		/* L open handles: > 0 passed through by */
 				/* the kernel, < 0 bytes moved by us */
 	pthread_mutex_t lock;	/* may be held while taking the upload */
-				/* queue's lock, never the other way */
+				/* queue's lock, never the other way; */
+				/* the table's lock is never held */
+				/* while taking it */
 };
 
 _Static_assert(sizeof(struct octofs_inode) <= 176, "inode size");
@@ -172,7 +174,7 @@ void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino);
 void inode_dir_listed(struct inode_table *t, struct octofs_inode *dir);
 fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n);
 
-/* A copy of the name (caller frees); NULL when out of memory. */
-char *inode_name(struct octofs_inode *inode);
+/* A copy of the last name (caller frees); NULL when out of memory. */
+char *inode_name(struct inode_table *t, struct octofs_inode *inode);
 
 #endif

@@ -265,6 +265,20 @@ static int store_fd(struct startup *s)
 	return inode_get(s->ctx.inodes, FUSE_ROOT_ID)->fd;
 }
 
+/*
+ * An upload job keeps its file's inode (not a descriptor: a queue of a
+ * million files holds none), found again as any inode is.
+ */
+static void job_file_get(void *inodes, void *inode)
+{
+	inode_ref(inodes, inode);
+}
+
+static void job_file_put(void *inodes, void *inode)
+{
+	inode_unref(inodes, inode);
+}
+
 /* A URL appeared, or a sibling is to vanish: the kernel asks again. */
 static void upload_ended(void *arg, dev_t dev, ino_t ino, bool failed)
 {
@@ -287,6 +301,9 @@ static int start_threads(struct startup *s)
 		log_error("cannot create the upload queue");
 		return -1;
 	}
+	queue_on_file(s->ctx.queue, &(struct queue_file_ops){
+		.get = job_file_get, .put = job_file_put,
+		.arg = s->ctx.inodes });
 	queue_on_retire(s->ctx.queue, upload_ended, &s->ctx);
 	queue_presign_ahead(s->ctx.queue, s->opts.presign_ahead);
 	s->ctx.workers = worker_pool_start(&s->ctx);

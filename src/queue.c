@@ -34,7 +34,7 @@ struct octofs_job {
 	/* Immutable after creation. */
 	dev_t dev;
 	ino_t ino;
-	int fd;				/* O_PATH, owned */
+	void *file;			/* with a reference: q->file_ops */
 	pthread_mutex_t state_lock;	/* orders on-disk state writes */
 	atomic_int cancel;		/* raised to stop the upload */
 	_Atomic uint64_t generation;	/* written under q->lock */
@@ -106,6 +106,7 @@ struct octofs_queue {
 
 	unsigned long settle_ms;	/* immutable: delay after a submit */
 	queue_retire_fn retired;	/* set before the workers start */
+	struct queue_file_ops file_ops;	/* set before any job is made */
 	void *retired_arg;
 };
 
@@ -278,21 +279,22 @@ static struct octofs_job *ahead_take(struct octofs_queue *q)
 	return job;
 }
 
-static void job_free(struct octofs_job *job)
+static void job_free(struct octofs_queue *q, struct octofs_job *job)
 {
 	free_ticket(job);	/* only at queue_free(): retiring drops it */
-	close(job->fd);
+	if (q->file_ops.put)
+		q->file_ops.put(q->file_ops.arg, job->file);
 	pthread_mutex_destroy(&job->state_lock);
 	free(job->name);
 	free(job);
 }
 
 /* Drop a reference; the caller holds q->lock.  True when freed. */
-static bool job_unref_locked(struct octofs_job *job)
+static bool job_unref_locked(struct octofs_queue *q, struct octofs_job *job)
 {
 	if (--job->refs)
 		return false;
-	job_free(job);
+	job_free(q, job);
 	return true;
 }
 
@@ -301,37 +303,30 @@ void queue_job_put(struct octofs_queue *q, struct octofs_job *job)
 	if (!job)
 		return;
 	pthread_mutex_lock(&q->lock);
-	job_unref_locked(job);
+	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
 
-static struct octofs_job *job_new(dev_t dev, ino_t ino, int fd,
-				  const char *name)
+static struct octofs_job *job_new(struct octofs_queue *q, dev_t dev,
+				  ino_t ino, void *file, const char *name)
 {
 	struct octofs_job *job = calloc(1, sizeof(*job));
 
 	if (!job)
 		return NULL;
 	job->name = strdup(name);
-	if (!job->name)
-		goto out_free_job;
-	job->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (job->fd < 0) {
-		log_error("cannot keep a descriptor for %s: %s", name,
-			  strerror(errno));
-		goto out_free_name;
+	if (!job->name) {
+		free(job);
+		return NULL;
 	}
+	job->file = file;
+	if (q->file_ops.get)
+		q->file_ops.get(q->file_ops.arg, file);
 	job->dev = dev;
 	job->ino = ino;
 	job->refs = 1;		/* the table's */
 	pthread_mutex_init(&job->state_lock, NULL);
 	return job;
-
-out_free_name:
-	free(job->name);
-out_free_job:
-	free(job);
-	return NULL;
 }
 
 /* A new name also forgets a URL asked for under the old one. */
@@ -354,9 +349,9 @@ static int set_name(struct octofs_queue *q, struct octofs_job *job,
 
 /* Create the job of (dev, ino) and put it in the table; q->lock held. */
 static struct octofs_job *insert_job(struct octofs_queue *q, dev_t dev,
-				     ino_t ino, int fd, const char *name)
+				     ino_t ino, void *file, const char *name)
 {
-	struct octofs_job *job = job_new(dev, ino, fd, name);
+	struct octofs_job *job = job_new(q, dev, ino, file, name);
 	size_t b;
 
 	if (!job)
@@ -370,14 +365,14 @@ static struct octofs_job *insert_job(struct octofs_queue *q, dev_t dev,
 }
 
 struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
-			      int fd, const char *name)
+			      void *file, const char *name)
 {
 	struct octofs_job *job;
 
 	pthread_mutex_lock(&q->lock);
 	job = find_job(q, dev, ino);
 	if (!job) {
-		job = insert_job(q, dev, ino, fd, name);
+		job = insert_job(q, dev, ino, file, name);
 		if (!job)
 			goto out_unlock;
 	} else if (set_name(q, job, name)) {
@@ -473,7 +468,7 @@ void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
 	pthread_mutex_unlock(&q->lock);
 }
 
-int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
+int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, void *file,
 		 const char *name)
 {
 	struct octofs_job *job;
@@ -483,7 +478,7 @@ int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
 	if (q->stopping) {
 		err = -ECANCELED;
 	} else if (!find_job(q, dev, ino)) {
-		job = insert_job(q, dev, ino, fd, name);
+		job = insert_job(q, dev, ino, file, name);
 		err = job ? 0 : -ENOMEM;
 		if (job) {
 			job->resumed = true;
@@ -539,7 +534,7 @@ static struct queue_waiter *retire_job(struct octofs_queue *q,
 	if (job->presigning)
 		atomic_store(&job->cancel, 1);
 	unlink_job(q, job);
-	job_unref_locked(job);
+	job_unref_locked(q, job);
 	return w;
 }
 
@@ -797,7 +792,7 @@ void queue_ticket(struct octofs_queue *q, struct octofs_job *job,
 		fn(ticket);
 	}
 	pthread_cond_broadcast(&q->ticket_cond);
-	job_unref_locked(job);
+	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -834,6 +829,11 @@ static void release_claim(struct octofs_queue *q, struct octofs_job *job)
 		run_append(q, job);
 }
 
+void queue_on_file(struct octofs_queue *q, const struct queue_file_ops *ops)
+{
+	q->file_ops = *ops;
+}
+
 void queue_on_retire(struct octofs_queue *q, queue_retire_fn fn, void *arg)
 {
 	q->retired = fn;
@@ -861,7 +861,7 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	} else {
 		release_claim(q, job);
 	}
-	job_unref_locked(job);
+	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);
 	if (retired && q->retired)
 		q->retired(q->retired_arg, dev, ino, err != 0);
@@ -891,7 +891,7 @@ void queue_retry(struct octofs_queue *q, struct octofs_job *job,
 		job->attempts++;
 	}
 	release_claim(q, job);
-	job_unref_locked(job);
+	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -950,9 +950,9 @@ bool queue_job_resumed(struct octofs_queue *q, struct octofs_job *job)
 	return resumed;
 }
 
-int queue_job_fd(const struct octofs_job *job)
+void *queue_job_file(const struct octofs_job *job)
 {
-	return job->fd;
+	return job->file;
 }
 
 char *queue_job_name(struct octofs_queue *q, struct octofs_job *job)
@@ -1108,7 +1108,7 @@ void queue_free(struct octofs_queue *q)
 		for (job = q->buckets[i]; job; job = next) {
 			next = job->hash_next;
 			job->dead = true;
-			job_unref_locked(job);
+			job_unref_locked(q, job);
 		}
 	}
 	free(q->buckets);

@@ -81,13 +81,28 @@ void queue_shutdown(struct octofs_queue *q);
 void queue_free(struct octofs_queue *q);
 
 /*
- * The file was modified: get or create its job (dup'ing @fd, an O_PATH
- * descriptor, on creation), start a new generation, cancel an upload in
- * flight, and hold the job until queue_submit().  Returns a reference the
- * caller drops with queue_job_put(), or NULL when out of memory.
+ * How a job keeps its file (the caller's @file, opaque here): @get takes
+ * a reference when a job is made for it, @put drops it when the job is
+ * freed.  Both run under the queue's lock, so they must not take a lock
+ * that is held while taking the queue's.  Set before any job is made;
+ * without them files are not counted.
+ */
+struct queue_file_ops {
+	void (*get)(void *arg, void *file);
+	void (*put)(void *arg, void *file);
+	void *arg;
+};
+void queue_on_file(struct octofs_queue *q, const struct queue_file_ops *ops);
+
+/*
+ * The file was modified: get or create its job (keeping @file, see
+ * queue_on_file(), on creation), start a new generation, cancel an
+ * upload in flight, and hold the job until queue_submit().  Returns a
+ * reference the caller drops with queue_job_put(), or NULL when out of
+ * memory.
  */
 struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
-			      int fd, const char *name);
+			      void *file, const char *name);
 
 /*
  * The last writer is gone: let workers have the job, under @name (NULL:
@@ -110,11 +125,11 @@ void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
 			 ino_t ino);
 
 /*
- * Queue an upload found unfinished in the store at mount (dup'ing @fd).
+ * Queue an upload found unfinished in the store at mount (keeping @file).
  * -EEXIST when the file already has a job (it was written meanwhile),
  * -ECANCELED after queue_shutdown(), -ENOMEM.
  */
-int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, int fd,
+int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, void *file,
 		 const char *name);
 
 /* Forget the file's job: its upload is cancelled, waiters get -ENODATA. */
@@ -225,7 +240,8 @@ bool queue_job_current(struct octofs_queue *q, struct octofs_job *job,
 /* Queued by queue_resume() and not written since. */
 bool queue_job_resumed(struct octofs_queue *q, struct octofs_job *job);
 
-int queue_job_fd(const struct octofs_job *job);
+/* The file the job was made for, as given to queue_hold(). */
+void *queue_job_file(const struct octofs_job *job);
 /* A copy of the job's current name (caller frees), NULL when no memory. */
 char *queue_job_name(struct octofs_queue *q, struct octofs_job *job);
 const atomic_int *queue_job_cancel_flag(const struct octofs_job *job);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ignore.h"
+#include "inode.h"
 #include "log.h"
 #include "octofs.h"
 #include "queue.h"
@@ -39,17 +40,25 @@ struct resume_scan {
 	char path[PATH_MAX];	/* the directory being scanned, for logs */
 };
 
-int resume_file(struct octofs *ctx, int fd, const char *name)
+int resume_file(struct octofs *ctx, struct octofs_inode *inode,
+		const char *name)
 {
 	struct stat st;
+	int fd, err;
 
 	if (ignore_match(ctx->ignore, name))
 		return -EPERM;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
-		return -errno;
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd < 0)
+		return fd;
+	err = fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ?
+		      -errno : 0;
+	inode_fd_put(ctx->inodes, inode);
+	if (err)
+		return err;
 	if (!S_ISREG(st.st_mode) || !st.st_nlink)
 		return -EINVAL;
-	return queue_resume(ctx->queue, st.st_dev, st.st_ino, fd, name);
+	return queue_resume(ctx->queue, st.st_dev, st.st_ino, inode, name);
 }
 
 static bool unfinished(enum state_status st)
@@ -57,20 +66,24 @@ static bool unfinished(enum state_status st)
 	return st == STATE_QUEUED || st == STATE_UPLOADING;
 }
 
-/* A regular file of the directory @dir_fd: queue it if it is unfinished. */
-static void scan_file(struct resume_scan *r, int dir_fd, const char *name)
+/*
+ * A regular file of the directory @dir (open as @dir_fd): queue it if it
+ * is unfinished.  Its job keeps its inode, which holds no descriptor.
+ */
+static void scan_file(struct resume_scan *r, struct octofs_inode *dir,
+		      int dir_fd, const char *name)
 {
-	int fd, err;
+	struct octofs_inode *inode;
+	struct stat st;
+	int err;
 
 	r->files++;
 	if (!unfinished(state_read_status_at(dir_fd, name)))
 		return;
-	fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-	} else {
-		err = resume_file(r->ctx, fd, name);
-		close(fd);
+	err = inode_lookup(r->ctx->inodes, dir, name, &st, &inode);
+	if (!err) {
+		err = resume_file(r->ctx, inode, name);
+		inode_forget(r->ctx->inodes, inode, 1);
 	}
 	if (!err) {
 		r->resumed++;
@@ -85,14 +98,17 @@ static void scan_file(struct resume_scan *r, int dir_fd, const char *name)
 	}
 }
 
-static void scan_dir(struct resume_scan *r, int fd, unsigned int depth);
+static void scan_dir(struct resume_scan *r, struct octofs_inode *dir,
+		     int fd, unsigned int depth);
 
-/* Descend into @name of @dir_fd, keeping r->path in step. */
-static void scan_subdir(struct resume_scan *r, int dir_fd, const char *name,
-			unsigned int depth)
+/* Descend into @name of @dir (open as @dir_fd), keeping r->path in step. */
+static void scan_subdir(struct resume_scan *r, struct octofs_inode *dir,
+			int dir_fd, const char *name, unsigned int depth)
 {
 	size_t len = strlen(r->path);
-	int fd;
+	struct octofs_inode *sub;
+	struct stat st;
+	int fd, err;
 
 	if (len + 1 + strlen(name) >= sizeof(r->path) ||
 	    depth >= SCAN_DEPTH_MAX) {
@@ -100,24 +116,37 @@ static void scan_subdir(struct resume_scan *r, int dir_fd, const char *name,
 		r->complete = false;
 		return;
 	}
+	err = inode_lookup(r->ctx->inodes, dir, name, &st, &sub);
+	if (err)
+		goto out_err;
 	fd = openat(dir_fd, name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno != ENOENT) {
-			log_warn("resume: cannot scan %s/%s: %s", r->path,
-				 name, strerror(errno));
-			r->complete = false;
-		}
-		return;
+		err = -errno;
+		inode_forget(r->ctx->inodes, sub, 1);
+		goto out_err;
 	}
 	r->path[len] = '/';
 	strcpy(r->path + len + 1, name);
-	scan_dir(r, fd, depth + 1);
+	scan_dir(r, sub, fd, depth + 1);
 	r->path[len] = '\0';
+	inode_forget(r->ctx->inodes, sub, 1);
+	return;
+
+out_err:
+	if (err != -ENOENT) {
+		log_warn("resume: cannot scan %s/%s: %s", r->path, name,
+			 strerror(-err));
+		r->complete = false;
+	}
 }
 
-/* Walk the directory open as @fd (taken over) without following links. */
-static void scan_dir(struct resume_scan *r, int fd, unsigned int depth)
+/*
+ * Walk the directory @dir, open as @fd (taken over), without following
+ * links.
+ */
+static void scan_dir(struct resume_scan *r, struct octofs_inode *dir,
+		     int fd, unsigned int depth)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *e;
@@ -140,9 +169,9 @@ static void scan_dir(struct resume_scan *r, int fd, unsigned int depth)
 			type = S_ISDIR(st.st_mode) ? DT_DIR :
 			       S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
 		if (type == DT_DIR)
-			scan_subdir(r, dirfd(d), e->d_name, depth);
+			scan_subdir(r, dir, dirfd(d), e->d_name, depth);
 		else if (type == DT_REG)
-			scan_file(r, dirfd(d), e->d_name);
+			scan_file(r, dir, dirfd(d), e->d_name);
 	}
 	closedir(d);
 }
@@ -170,7 +199,7 @@ static void *scan_main(void *arg)
 		r->complete = false;
 		return NULL;
 	}
-	scan_dir(r, fd, 0);
+	scan_dir(r, inode_get(r->ctx->inodes, FUSE_ROOT_ID), fd, 0);
 	if (atomic_load(&r->stop))
 		r->complete = false;
 	log_info("resume: %lu unfinished uploads queued again (%lu files "

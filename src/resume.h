@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 struct octofs;
+struct octofs_inode;
 struct resume_scan;
 
 /*
@@ -30,11 +31,11 @@ int resume_start(struct octofs *ctx, int root_fd, struct resume_scan **out);
 bool resume_stop(struct resume_scan *r);
 
 /*
- * Queue the file behind the O_PATH descriptor @fd, named @name, whose
- * stored status says its upload is unfinished.  0, -EEXIST when it
- * already has a job, -EPERM when its name is ignored, or another
- * negative errno.
+ * Queue the file of @inode, named @name, whose stored status says its
+ * upload is unfinished.  0, -EEXIST when it already has a job, -EPERM
+ * when its name is ignored, or another negative errno.
  */
-int resume_file(struct octofs *ctx, int fd, const char *name);
+int resume_file(struct octofs *ctx, struct octofs_inode *inode,
+		const char *name);
 
 #endif

@@ -437,10 +437,10 @@ static bool resume_now(struct octofs *ctx, struct octofs_inode *target)
 		return false;
 	st = state_read_status(fd);
 	if (st == STATE_QUEUED || st == STATE_UPLOADING)
-		name = inode_name(target);
-	if (name)
-		err = resume_file(ctx, fd, name);
+		name = inode_name(ctx->inodes, target);
 	inode_fd_put(ctx->inodes, target);
+	if (name)
+		err = resume_file(ctx, target, name);
 	free(name);
 	return !err || err == -EEXIST;
 }

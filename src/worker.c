@@ -17,6 +17,7 @@
 
 #include "fdpath.h"
 #include "http.h"
+#include "inode.h"
 #include "log.h"
 #include "mime.h"
 #include "octofs.h"
@@ -80,9 +81,15 @@ struct upload {
 static void persist(struct octofs *ctx, struct upload *up,
 		    enum state_status st)
 {
-	int fd = queue_job_fd(up->job);
-	int err = 0;
+	struct octofs_inode *inode = queue_job_file(up->job);
+	int fd, err = 0;
 
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd < 0) {
+		log_warn("cannot record state of %s: %s", up->name,
+			 strerror(-fd));
+		return;
+	}
 	queue_job_lock_state(up->job);
 	if (queue_job_current(ctx->queue, up->job, up->gen)) {
 		if (st == STATE_UPLOADING)
@@ -96,6 +103,7 @@ static void persist(struct octofs *ctx, struct upload *up,
 			err = state_mark_failed(fd, up->res.message);
 	}
 	queue_job_unlock_state(up->job);
+	inode_fd_put(ctx->inodes, inode);
 	if (err)
 		log_warn("cannot record state of %s: %s", up->name,
 			 strerror(-err));
@@ -133,16 +141,28 @@ static double elapsed_s(const struct timespec *since)
 }
 
 /* Open the stored bytes; a precise reason in up->res on failure. */
-static enum http_verdict open_file(struct upload *up)
+static enum http_verdict open_file(struct octofs *ctx, struct upload *up)
 {
+	struct octofs_inode *inode = queue_job_file(up->job);
 	char path[FDPATH_MAX];
 	struct stat st;
+	int fd, err;
 
-	up->file_fd = open(fdpath(queue_job_fd(up->job), path),
-			   O_RDONLY | O_CLOEXEC);
-	if (up->file_fd < 0 || fstat(up->file_fd, &st)) {
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd >= 0) {
+		do
+			up->file_fd = open(fdpath(fd, path),
+					   O_RDONLY | O_CLOEXEC);
+		while (up->file_fd < 0 &&
+		       inode_fd_relieve(ctx->inodes, errno));
+		err = up->file_fd < 0 || fstat(up->file_fd, &st) ? errno : 0;
+		inode_fd_put(ctx->inodes, inode);
+	} else {
+		err = -fd;
+	}
+	if (err) {
 		snprintf(up->res.message, sizeof(up->res.message),
-			 "cannot read the stored file: %s", strerror(errno));
+			 "cannot read the stored file: %s", strerror(err));
 		return HTTP_FATAL;
 	}
 	up->size = st.st_size;
@@ -300,18 +320,23 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
  */
 static bool finished_meanwhile(struct octofs *ctx, struct upload *up)
 {
-	int fd = queue_job_fd(up->job);
+	struct octofs_inode *inode = queue_job_file(up->job);
 	char url[STATE_VALUE_MAX];
 	enum state_status st;
 	ssize_t len = -1;
+	int fd;
 
 	if (!queue_job_resumed(ctx->queue, up->job))
 		return false;
+	fd = inode_fd(ctx->inodes, inode);
+	if (fd < 0)
+		return false;	/* opening it says why */
 	st = state_read_status(fd);
-	if (st == STATE_QUEUED || st == STATE_UPLOADING)
-		return false;
 	if (st == STATE_DONE)
 		len = state_get(fd, STATE_URL, url, sizeof(url) - 1);
+	inode_fd_put(ctx->inodes, inode);
+	if (st == STATE_QUEUED || st == STATE_UPLOADING)
+		return false;
 	if (len > 0) {
 		url[len] = '\0';
 		queue_done(ctx->queue, up->job, up->gen, url);
@@ -339,7 +364,7 @@ static void upload(struct worker *w, struct octofs_job *job, uint64_t gen)
 	if (finished_meanwhile(ctx, &up))
 		goto out_free_name;
 	persist(ctx, &up, STATE_UPLOADING);
-	v = open_file(&up);
+	v = open_file(ctx, &up);
 	if (v == HTTP_OK) {
 		report_progress(up.job, 0, up.size);
 		v = transfer(w, &up);

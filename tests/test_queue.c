@@ -81,7 +81,27 @@ static int probe_wait(struct probe *p, long ms)
 	return wait_nonzero(&p->lock, &p->cond, &p->calls, ms);
 }
 
-static int devnull;
+/* A job's file: what it is, and how many jobs hold it. */
+struct test_file {
+	int refs;
+};
+
+static struct test_file devnull_file;
+static struct test_file *devnull = &devnull_file;
+
+static void file_get(void *arg, void *file)
+{
+	((struct test_file *)file)->refs++;
+}
+
+static void file_put(void *arg, void *file)
+{
+	((struct test_file *)file)->refs--;
+}
+
+static const struct queue_file_ops counted = {
+	.get = file_get, .put = file_put,
+};
 
 static struct octofs_job *hold(struct octofs_queue *q, ino_t ino,
 			       const char *name)
@@ -99,6 +119,7 @@ static void test_lifecycle(void)
 	char *name;
 
 	ok(q != NULL, "queue_new");
+	queue_on_file(q, &counted);
 	is_int(queue_state(q, 1, 10, &st), -ENOENT, "no job before a write");
 	probe_init(&p);
 	is_int(queue_wait(q, 1, 10, &p.w, 1000), -ENOENT,
@@ -106,8 +127,8 @@ static void test_lifecycle(void)
 
 	job = hold(q, 10, "a.png");
 	ok(job != NULL, "hold creates a job");
-	ok(queue_job_fd(job) >= 0 && queue_job_fd(job) != devnull,
-	   "the job keeps its own descriptor");
+	ok(queue_job_file(job) == devnull && devnull->refs == 1,
+	   "the job keeps a reference on its file");
 	queue_job_put(q, job);
 	is_int(queue_state(q, 1, 10, &st), 0, "held job exists");
 	is_int(st, JOB_QUEUED, "held job is queued");
@@ -128,6 +149,7 @@ static void test_lifecycle(void)
 	is_int(p.err, 0, "waiter got success");
 	is_str(p.url, "https://x/b.png", "waiter got the URL");
 	is_int(queue_state(q, 1, 10, &st), -ENOENT, "done job is gone");
+	is_int(devnull->refs, 0, "and so is its reference on the file");
 	queue_free(q);
 }
 
@@ -954,7 +976,6 @@ static void test_retire_hook(void)
 
 int main(void)
 {
-	devnull = open("/dev/null", O_RDONLY);
 	test_lifecycle();
 	test_overtaken();
 	test_cancel_and_fail();
@@ -972,6 +993,5 @@ int main(void)
 	test_presign_ahead();
 	test_cancel_with();
 	test_retire_hook();
-	close(devnull);
 	return tap_done();
 }
