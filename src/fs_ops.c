@@ -165,10 +165,10 @@ static void mark_version(struct octofs *ctx, struct octofs_inode *inode,
 
 	if (inode->type != S_IFREG)
 		return;
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	was_dirty = inode->dirty;
 	inode->dirty = true;
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 	if (was_dirty)
 		return;
 	name = inode_name(ctx->inodes, inode);
@@ -197,11 +197,11 @@ static int release_job(struct octofs *ctx, struct octofs_inode *inode,
 {
 	int err = 0;
 
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	if (!inode->dirty)
 		err = queue_submit(ctx->queue, inode->dev, inode->ino, name,
 				   owner);
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 	return err;
 }
 
@@ -242,11 +242,11 @@ static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
 	bool done;
 	char *name;
 
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	done = !inode->writers && inode->dirty;
 	if (done)
 		inode->dirty = false;
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 	if (!done)
 		return;
 	name = inode_name(ctx->inodes, inode);
@@ -258,11 +258,12 @@ static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
 	free(name);
 }
 
-static void add_writer(struct octofs_inode *inode, int delta)
+static void add_writer(struct octofs *ctx, struct octofs_inode *inode,
+		       int delta)
 {
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	inode->writers += delta;
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 }
 
 /*
@@ -773,7 +774,7 @@ static void cancel_if_last(struct octofs *ctx, const struct stat *st)
 		return;
 	if (S_ISREG(st->st_mode))
 		queue_cancel(ctx->queue, st->st_dev, st->st_ino);
-	inode_fd_forget(ctx->inodes, st->st_dev, st->st_ino);
+	inode_gone(ctx->inodes, st->st_dev, st->st_ino);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -867,9 +868,9 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 			 * the URL waits instead of finding none.
 			 */
 			start_version(ctx, inode, newname, false);
-			pthread_mutex_lock(&inode->lock);
+			inode_lock(ctx->inodes, inode);
 			inode->dirty = true;
-			pthread_mutex_unlock(&inode->lock);
+			inode_unlock(ctx->inodes, inode);
 			/* Done with it once it starts another file. */
 			submit_if_done(ctx, inode, owner);
 		}
@@ -969,14 +970,14 @@ static int pick_backing(struct octofs *ctx, struct octofs_inode *inode,
 	int id = 0, spare = 0;
 	bool free_choice;
 
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	free_choice = !inode->opens;
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 	/* Opened outside the lock; another open may have chosen since. */
 	if (free_choice && !served_if_free &&
 	    passthrough_enabled(ctx->passthrough))
 		spare = new_backing(ctx, inode);
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	if (inode->opens > 0) {
 		id = inode->backing_id;
 	} else if (!inode->opens && spare > 0) {
@@ -987,7 +988,7 @@ static int pick_backing(struct octofs *ctx, struct octofs_inode *inode,
 		inode->opens++;
 	else
 		inode->opens--;
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 	passthrough_close(ctx->passthrough, spare);
 	return id;
 }
@@ -997,14 +998,14 @@ static void drop_backing(struct octofs *ctx, struct octofs_inode *inode,
 {
 	int last = 0;
 
-	pthread_mutex_lock(&inode->lock);
+	inode_lock(ctx->inodes, inode);
 	if (id <= 0) {
 		inode->opens++;
 	} else if (!--inode->opens) {
 		last = inode->backing_id;
 		inode->backing_id = 0;
 	}
-	pthread_mutex_unlock(&inode->lock);
+	inode_unlock(ctx->inodes, inode);
 	passthrough_close(ctx->passthrough, last);
 }
 
@@ -1059,7 +1060,7 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	fh->fd = fd;
 	fh->backing_id = id;
 	if (fh->writer) {
-		add_writer(inode, 1);
+		add_writer(ctx, inode, 1);
 		/*
 		 * Starting a file afresh, as cp and rsync do, is moving on
 		 * from the one before; a writer that appends or rewrites in
@@ -1084,7 +1085,7 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 	drop_backing(ctx, inode, fh->backing_id);
 	close(fh->fd);
 	if (fh->writer) {
-		add_writer(inode, -1);
+		add_writer(ctx, inode, -1);
 		submit_if_done(ctx, inode, fh->owner);
 	}
 	inode_fd_put(ctx->inodes, inode);

@@ -20,6 +20,7 @@
 #define INODE_BUCKETS_MIN 1024
 #define MOUNTS_MAX 32		/* filesystems inside the store, by handle */
 #define DEPTH_MAX 4096		/* directories walked to find one by name */
+#define LOCKS 256		/* inode locks, each shared by many inodes */
 
 /*
  * A directory of each filesystem in the store, for open_by_handle_at,
@@ -50,6 +51,7 @@ struct inode_table {
 	bool by_handle;		/* set at creation; cleared if refused */
 	struct mount_ref mounts[MOUNTS_MAX];
 	size_t n_mounts;
+	pthread_mutex_t inode_locks[LOCKS];	/* see inode_lock() */
 };
 
 static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
@@ -63,11 +65,9 @@ static size_t bucket_of(const struct inode_table *t, dev_t dev, ino_t ino,
 
 static void init_inode(struct octofs_inode *inode, const struct stat *st)
 {
-	inode->fd = -1;
 	inode->dev = st->st_dev;
 	inode->ino = st->st_ino;
 	inode->type = st->st_mode & S_IFMT;
-	pthread_mutex_init(&inode->lock, NULL);
 }
 
 /*
@@ -132,6 +132,7 @@ struct inode_table *inode_table_new(int root_fd, unsigned int fd_cache)
 {
 	struct inode_table *t = calloc(1, sizeof(*t));
 	struct stat st;
+	size_t i;
 
 	if (!t)
 		return NULL;
@@ -145,13 +146,15 @@ struct inode_table *inode_table_new(int root_fd, unsigned int fd_cache)
 	if (!t->fds)
 		goto out_free_buckets;
 	init_inode(&t->root, &st);
-	t->root.fd = root_fd;
+	t->root.fd = root_fd;	/* never cached: always open */
 	t->root.nlookup = 1;
 	t->root.name = strdup("");
 	if (!t->root.name)
 		goto out_free_fds;
 	t->by_handle = handles_work(t);
 	pthread_mutex_init(&t->lock, NULL);
+	for (i = 0; i < LOCKS; i++)
+		pthread_mutex_init(&t->inode_locks[i], NULL);
 	return t;
 
 out_free_fds:
@@ -175,10 +178,10 @@ void inode_table_by_name(struct inode_table *t)
 
 static void free_inode(struct inode_table *t, struct octofs_inode *inode)
 {
-	fd_cache_forget(t->fds, inode);
-	pthread_mutex_destroy(&inode->lock);
-	if (!inode->url_of)
+	if (!inode->url_of) {
+		fd_cache_forget(t->fds, inode);
 		free(inode->name);	/* a virtual file's is part of it */
+	}
 	free(inode);
 }
 
@@ -203,7 +206,8 @@ void inode_table_free(struct inode_table *t)
 	free(t->buckets);
 	close(t->root.fd);
 	free(t->root.name);
-	pthread_mutex_destroy(&t->root.lock);
+	for (i = 0; i < LOCKS; i++)
+		pthread_mutex_destroy(&t->inode_locks[i]);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -279,6 +283,16 @@ static void insert(struct inode_table *t, struct octofs_inode *inode)
 
 static void maybe_free_locked(struct inode_table *t,
 			      struct octofs_inode *inode);
+static void unhash(struct inode_table *t, struct octofs_inode *inode);
+
+/* Take @inode out of the table for good; t->lock held. */
+static void unhash_gone(struct inode_table *t, struct octofs_inode *inode)
+{
+	if (inode == &t->root || inode->gone)
+		return;
+	unhash(t, inode);
+	inode->gone = true;
+}
 
 /*
  * @inode was seen as @name in @dir: where to find it again.  t->lock
@@ -375,6 +389,7 @@ static int make_inode(struct inode_table *t, struct octofs_inode *dir,
 	if (!inode)
 		goto out_close;
 	init_inode(inode, st);
+	inode->fd = -1;
 	if (inode_table_by_handle(t))
 		take_handle(inode, fd);
 	pthread_mutex_lock(&t->lock);
@@ -390,10 +405,7 @@ static int make_inode(struct inode_table *t, struct octofs_inode *dir,
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	if (inode) {
-		pthread_mutex_destroy(&inode->lock);
-		free(inode);
-	}
+	free(inode);
 	if (!*out)
 		goto out_close;
 	/* The next request about it most likely needs it. */
@@ -526,6 +538,16 @@ static int fd_at_depth(struct inode_table *t, struct octofs_inode *inode,
 	if (fd >= 0)
 		return fd;
 	fd = reopen(t, inode, depth);
+	if (fd == -ESTALE) {
+		/*
+		 * Deleted behind the mount (or moved, found by name): the
+		 * store may give its number to a new file, which must not
+		 * be taken for this one.
+		 */
+		pthread_mutex_lock(&t->lock);
+		unhash_gone(t, inode);
+		pthread_mutex_unlock(&t->lock);
+	}
 	if (fd < 0)
 		return fd;
 	return fd_cache_add(t->fds, inode, fd);
@@ -542,14 +564,16 @@ void inode_fd_put(struct inode_table *t, struct octofs_inode *inode)
 		fd_cache_put(t->fds, inode);
 }
 
-void inode_fd_forget(struct inode_table *t, dev_t dev, ino_t ino)
+void inode_gone(struct inode_table *t, dev_t dev, ino_t ino)
 {
 	struct octofs_inode *inode;
 
 	pthread_mutex_lock(&t->lock);
 	inode = find(t, dev, ino);
-	if (inode && inode != &t->root)
+	if (inode && inode != &t->root) {
 		fd_cache_forget(t->fds, inode);
+		unhash_gone(t, inode);
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -575,20 +599,23 @@ int inode_lookup_url(struct inode_table *t, struct octofs_inode *target,
 
 	pthread_mutex_lock(&t->lock);
 	inode = t->buckets[bucket_of(t, target->dev, target->ino, true)];
-	while (inode && (inode->url_of != target || inode->url_dir != dir ||
+	while (inode && (inode->url_of != target || inode->parent != dir ||
 			 strcmp(inode->name, name)))
 		inode = inode->hash_next;
 	if (!inode) {
-		/* One block for the inode and its name, which never changes. */
-		inode = calloc(1, sizeof(*inode) + strlen(name) + 1);
+		/*
+		 * One block for the inode's common part and its name, which
+		 * never changes.
+		 */
+		inode = calloc(1, INODE_VIRTUAL_SIZE + strlen(name) + 1);
 		if (!inode) {
 			pthread_mutex_unlock(&t->lock);
 			return -ENOMEM;
 		}
-		inode->name = strcpy((char *)(inode + 1), name);
+		inode->name = strcpy((char *)inode + INODE_VIRTUAL_SIZE, name);
 		init_inode(inode, &st);
 		inode->url_of = target;
-		inode->url_dir = dir;
+		inode->parent = dir;
 		target->refs++;
 		dir->refs++;
 		insert(t, inode);
@@ -634,7 +661,7 @@ static void unlist(struct inode_table *t, struct octofs_inode *inode)
 {
 	struct octofs_inode **p = &t->listed;
 
-	if (!inode->listed)
+	if (inode->url_of || !inode->listed)
 		return;
 	while (*p != inode)
 		p = &(*p)->listed_next;
@@ -687,8 +714,9 @@ static void maybe_free_locked(struct inode_table *t,
 	if (inode == &t->root || inode->nlookup || inode->refs)
 		return;
 	target = inode->url_of;
-	dir = inode->url_of ? inode->url_dir : inode->parent;
-	unhash(t, inode);
+	dir = inode->parent;
+	if (inode->url_of || !inode->gone)
+		unhash(t, inode);
 	unlist(t, inode);
 	free_inode(t, inode);
 	if (target) {
@@ -776,6 +804,24 @@ void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino)
 	if (inode)
 		inode->sibling = INODE_SIBLING_UNKNOWN;
 	pthread_mutex_unlock(&t->lock);
+}
+
+static pthread_mutex_t *lock_of(struct inode_table *t,
+				struct octofs_inode *inode)
+{
+	uintptr_t h = (uintptr_t)inode / sizeof(*inode);
+
+	return &t->inode_locks[(h ^ (h >> 8)) % LOCKS];
+}
+
+void inode_lock(struct inode_table *t, struct octofs_inode *inode)
+{
+	pthread_mutex_lock(lock_of(t, inode));
+}
+
+void inode_unlock(struct inode_table *t, struct octofs_inode *inode)
+{
+	pthread_mutex_unlock(lock_of(t, inode));
 }
 
 char *inode_name(struct inode_table *t, struct octofs_inode *inode)

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <fuse_lowlevel.h>
@@ -26,27 +27,27 @@
 #define INODE_HANDLE_MAX 20
 
 struct octofs_inode {
-	/* Immutable after creation. */
-	dev_t dev;
-	ino_t ino;
-	struct octofs_inode *url_of;	/* virtual NAME.url: its file, */
-	struct octofs_inode *url_dir;	/* the directory and the name */
-					/* (in name) it was found under */
-
 	/*
-	 * T: guarded by the table's lock; L: guarded by lock; C: guarded
-	 * by the descriptor cache's lock.  Kept small: a large tree has
-	 * hundreds of thousands of them.
+	 * Every inode has these, virtual ones too.  T: guarded by the
+	 * table's lock; L: by inode_lock(); C: by the descriptor cache's
+	 * lock.  Kept small: a large tree has hundreds of thousands.
 	 */
+	dev_t dev;		/* immutable */
+	ino_t ino;		/* immutable */
+	struct octofs_inode *url_of;	/* virtual NAME.url: its file */
+	struct octofs_inode *parent;	/* T the directory of name, with */
+					/* one of our references (a */
+					/* virtual file's: fixed) */
 	uint64_t nlookup;	/* T the kernel's references */
 	struct octofs_inode *hash_next;			/* T */
-	struct octofs_inode *parent;	/* T directory of name, with */
-					/* one of our references */
-	struct octofs_inode *listed_next;	/* T listing of */
 	char *name;		/* T last name it was seen under; a */
 				/* virtual file's: fixed, no lock */
-	unsigned int refs;	/* T ours: virtual files, children, */
+	unsigned int refs;	/* T ours: virtual files, children, jobs, */
 				/* open operations */
+	mode_t type;		/* S_IFMT bits of the stored file */
+
+	/* Real inodes only: a virtual one is allocated without these. */
+	struct octofs_inode *listed_next;	/* T listing of */
 	uint32_t sibling_ms;	/* T when sibling was learnt */
 	int fd;			/* C cached O_PATH descriptor, or -1 */
 	uint32_t fd_slot;	/* C its place in the cache + 1, or 0 */
@@ -55,21 +56,20 @@ struct octofs_inode {
 	unsigned char sibling;	/* T 0 unknown, 1 none, 2 shown */
 	bool listed;		/* T a directory the kernel may keep a */
 	bool dirty;		/* L modified since its upload was submitted */
+	bool gone;		/* T its file was deleted: out of the table */
 	unsigned char handle_len;	/* file handle; 0: none */
 	unsigned char handle_type;
 	unsigned char handle[INODE_HANDLE_MAX];
-	mode_t type;		/* S_IFMT bits of the stored file */
 	int backing_id;		/* L the backing file of passed-through opens */
 	unsigned int writers;	/* L open handles with write access */
 	int opens;		/* L open handles: > 0 passed through by */
 				/* the kernel, < 0 bytes moved by us */
-	pthread_mutex_t lock;	/* may be held while taking the upload */
-				/* queue's lock, never the other way; */
-				/* the table's lock is never held */
-				/* while taking it */
 };
 
-_Static_assert(sizeof(struct octofs_inode) <= 176, "inode size");
+#define INODE_VIRTUAL_SIZE offsetof(struct octofs_inode, listed_next)
+
+_Static_assert(sizeof(struct octofs_inode) <= 128, "inode size");
+_Static_assert(INODE_VIRTUAL_SIZE <= 64, "virtual inode size");
 
 struct inode_table;
 
@@ -108,9 +108,11 @@ void inode_fd_put(struct inode_table *t, struct octofs_inode *inode);
 
 /*
  * The file @dev/@ino lost its last name: its cached descriptor goes now
- * (or when its users are done), so the store can free it.
+ * (or when its users are done), so the store can free it, and its inode
+ * leaves the table, so a new file the store gives the same number gets
+ * an inode of its own.  The kernel may still use the old one.
  */
-void inode_fd_forget(struct inode_table *t, dev_t dev, ino_t ino);
+void inode_gone(struct inode_table *t, dev_t dev, ino_t ino);
 
 /*
  * A call that makes a descriptor failed with @err: when it is EMFILE or
@@ -173,6 +175,15 @@ void inode_sibling_reset(struct inode_table *t, dev_t dev, ino_t ino);
  */
 void inode_dir_listed(struct inode_table *t, struct octofs_inode *dir);
 fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n);
+
+/*
+ * The inode's lock (L above).  It may be held while taking the upload
+ * queue's lock, never the other way; no other inode's lock is taken
+ * under it (several inodes share one), and the table's lock is never
+ * held while taking it.
+ */
+void inode_lock(struct inode_table *t, struct octofs_inode *inode);
+void inode_unlock(struct inode_table *t, struct octofs_inode *inode);
 
 /* A copy of the last name (caller frees); NULL when out of memory. */
 char *inode_name(struct inode_table *t, struct octofs_inode *inode);

@@ -211,14 +211,14 @@ static int ref_of(struct octofs *ctx, struct octofs_inode *inode,
 {
 	*t = (struct target_ref){ .inode = inode->url_of,
 				  .dir_fd = inode_fd(ctx->inodes,
-						     inode->url_dir),
+						     inode->parent),
 				  .name = inode->name };
 	return t->dir_fd < 0 ? -1 : 0;
 }
 
 static void ref_done(struct octofs *ctx, struct octofs_inode *inode)
 {
-	inode_fd_put(ctx->inodes, inode->url_dir);
+	inode_fd_put(ctx->inodes, inode->parent);
 }
 
 /*

@@ -265,13 +265,13 @@ static void test_forget(void)
 	ok(a && b && n >= 2, "two files cached");
 	fstatat(scratch_fd, "del-a", &st, 0);
 	unlinkat(scratch_fd, "del-a", 0);
-	inode_fd_forget(t, st.st_dev, st.st_ino);
+	inode_gone(t, st.st_dev, st.st_ino);
 	is_int(cached(t), n - 1, "an unpinned one is closed at once");
 
 	fd = b ? inode_fd(t, b) : -1;
 	fstatat(scratch_fd, "del-b", &st, 0);
 	unlinkat(scratch_fd, "del-b", 0);
-	inode_fd_forget(t, st.st_dev, st.st_ino);
+	inode_gone(t, st.st_dev, st.st_ino);
 	ok(fd >= 0 && !fstat(fd, &st), "a pinned one stays usable");
 	if (fd >= 0)
 		inode_fd_put(t, b);
@@ -281,6 +281,38 @@ static void test_forget(void)
 	if (b)
 		inode_forget(t, b, 1);
 	inode_table_free(t);
+}
+
+/*
+ * A file whose last name went is out of the table: the store may give
+ * its number to a new file, which must get an inode (a FUSE node id) of
+ * its own, while the kernel may still use the old one.
+ */
+static void test_gone(void)
+{
+	struct inode_table *t = new_table(16, false);
+	struct octofs_inode *old, *again;
+	struct stat st;
+
+	make_file("gone-a");
+	linkat(scratch_fd, "gone-a", scratch_fd, "gone-b", 0);
+	old = look(t, root_of(t), "gone-a");
+	ok(old && look(t, root_of(t), "gone-b") == old,
+	   "two names of a file are one inode");
+	fstatat(scratch_fd, "gone-a", &st, 0);
+	inode_gone(t, st.st_dev, st.st_ino);
+	again = look(t, root_of(t), "gone-b");
+	ok(again && again != old, "once gone, the same number is a new "
+	   "inode");
+	ok(old && fd_is(t, old, "gone-b"), "the old one still works while "
+	   "the kernel holds it");
+	if (old)
+		inode_forget(t, old, 2);
+	if (again)
+		inode_forget(t, again, 1);
+	inode_table_free(t);
+	unlinkat(scratch_fd, "gone-a", 0);
+	unlinkat(scratch_fd, "gone-b", 0);
 }
 
 /* Under a low descriptor limit, lookups make room instead of failing. */
@@ -355,6 +387,7 @@ int main(void)
 	test_renames_by_name();
 	test_renames_by_handle();
 	test_forget();
+	test_gone();
 	test_limit();
 	remove_scratch();
 	return tap_done();
