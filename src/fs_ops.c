@@ -55,7 +55,7 @@ struct open_file {
 	int backing_id;		/* > 0: the kernel passes it through */
 };
 
-/* An open directory: its listing, taken at offset 0. */
+/* An open directory: a window on its listing (listing.h). */
 struct dir_handle {
 	DIR *dp;
 	struct listing list;
@@ -1400,6 +1400,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
+/*
+ * The entries from @off on, up to the end of the window's chunk: the
+ * next request, at the offset of the last entry the kernel took, then
+ * finds its chunk still loaded or starts the next one.
+ */
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
@@ -1410,25 +1415,22 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *buf;
 	int err;
 
-	if (off == 0) {
-		err = listing_take(&d->list, ctx_of(req), ino_of(req, ino),
-				   d->dp);
-		if (err) {
-			reply_status(req, err);
-			return;
-		}
+	err = listing_at(&d->list, ctx_of(req), ino_of(req, ino), d->dp, off,
+			 &i);
+	if (err) {
+		reply_status(req, err);
+		return;
 	}
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (i = (size_t)off; i < d->list.count; i++) {
-		st.st_ino = d->list.entries[i].ino;
-		st.st_mode = (mode_t)d->list.entries[i].type << 12;
+	for (; i < listing_count(&d->list); i++) {
+		listing_stat(&d->list, i, &st);
 		ent_size = fuse_add_direntry(req, buf + used, size - used,
 					     listing_name(&d->list, i, name),
-					     &st, (off_t)i + 1);
+					     &st, listing_next_off(&d->list, i));
 		if (ent_size > size - used)
 			break;
 		used += ent_size;

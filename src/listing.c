@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -19,137 +17,41 @@
 #include "url_files.h"
 #include "url_names.h"
 
-/* @buf (of @*cap elements of @size bytes) grown to hold @need. */
-static void *grow(void *buf, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 64;
-	void *grown;
-
-	while (n < need)
-		n *= 2;
-	if (n == *cap)
-		return buf;
-	grown = realloc(buf, n * size);
-	if (grown)
-		*cap = n;
-	return grown;
-}
-
-/* A real entry: its name goes to the pool. */
-static int add_entry(struct listing *l, const char *name, ino_t ino,
-		     unsigned char type)
-{
-	size_t len = strlen(name) + 1;
-	struct listing_entry *entries;
-	char *pool;
-
-	if (l->pool_len + len > UINT32_MAX)
-		return -EOVERFLOW;
-	entries = grow(l->entries, &l->cap, l->count + 1, sizeof(*entries));
-	if (!entries)
-		return -ENOMEM;
-	l->entries = entries;
-	pool = grow(l->pool, &l->pool_cap, l->pool_len + len, 1);
-	if (!pool)
-		return -ENOMEM;
-	l->pool = pool;
-	memcpy(pool + l->pool_len, name, len);
-	entries[l->count] = (struct listing_entry){
-		.ino = ino, .name = (uint32_t)l->pool_len, .type = type };
-	l->count++;
-	l->pool_len += len;
-	return 0;
-}
-
-/* The sibling of real entry @i. */
-static int add_sibling(struct listing *l, size_t i)
-{
-	struct listing_entry *entries;
-
-	entries = grow(l->entries, &l->cap, l->count + 1, sizeof(*entries));
-	if (!entries)
-		return -ENOMEM;
-	l->entries = entries;
-	entries[l->count] = (struct listing_entry){
-		.ino = url_files_ino(entries[i].ino), .name = entries[i].name,
-		.type = DT_REG, .sibling = true };
-	l->count++;
-	return 0;
-}
-
-const char *listing_name(const struct listing *l, size_t i,
-			 char buf[NAME_MAX + 1])
-{
-	const char *name = l->pool + l->entries[i].name;
-
-	if (!l->entries[i].sibling)
-		return name;
-	/* Checked when it was listed: it fits. */
-	url_names_sibling(name, buf, NAME_MAX + 1);
-	return buf;
-}
-
-void listing_clear(struct listing *l)
-{
-	free(l->entries);
-	free(l->pool);
-	memset(l, 0, sizeof(*l));
-}
-
-/*
- * The names of a listing, to tell whether a sibling's name is taken by a
- * real entry without asking the store once per file.
- */
-struct name_set {
-	uint32_t *slots;	/* entry index + 1; 0 is empty */
-	size_t mask;
+/* The store's directory, the source of a listing's window. */
+struct store_dir {
+	struct octofs *ctx;
+	struct octofs_inode *dir;
+	DIR *dp;
 };
 
-static size_t name_hash(const char *name)
+static void store_rewind(void *src)
 {
-	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
-
-	while (*name) {
-		h ^= (unsigned char)*name++;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h ^ (h >> 32));
+	rewinddir(((struct store_dir *)src)->dp);
 }
 
-static int name_set_init(struct name_set *set, const struct listing *l)
+static long store_tell(void *src)
 {
-	size_t n = 16, i, j;
-
-	if (l->count > UINT32_MAX / 4)
-		return -EOVERFLOW;
-	while (n < 2 * l->count)
-		n *= 2;
-	set->slots = calloc(n, sizeof(*set->slots));
-	if (!set->slots)
-		return -ENOMEM;
-	set->mask = n - 1;
-	for (i = 0; i < l->count; i++) {
-		j = name_hash(l->pool + l->entries[i].name) & set->mask;
-		while (set->slots[j])
-			j = (j + 1) & set->mask;
-		set->slots[j] = (uint32_t)i + 1;
-	}
-	return 0;
+	return telldir(((struct store_dir *)src)->dp);
 }
 
-static bool name_set_has(const struct name_set *set,
-			 const struct listing *l, const char *name)
+static void store_seek(void *src, long pos)
 {
-	const struct listing_entry *e;
-	size_t j;
+	seekdir(((struct store_dir *)src)->dp, pos);
+}
 
-	for (j = name_hash(name) & set->mask; set->slots[j];
-	     j = (j + 1) & set->mask) {
-		e = &l->entries[set->slots[j] - 1];
-		if (!strcmp(l->pool + e->name, name))
-			return true;
-	}
-	return false;
+static int store_next(void *src, const char **name, ino_t *ino,
+		      unsigned char *type)
+{
+	struct dirent *de;
+
+	errno = 0;
+	de = readdir(((struct store_dir *)src)->dp);
+	if (!de)
+		return errno ? -errno : 0;
+	*name = de->d_name;
+	*ino = de->d_ino;
+	*type = de->d_type;
+	return 1;
 }
 
 /*
@@ -169,51 +71,100 @@ static bool shows_sibling(struct octofs *ctx, struct octofs_inode *dir,
 	return url_files_visible(ctx, dir_fd, name, dir->dev, ino);
 }
 
-/* NAME.url for every file that shows one, after the real entries. */
-static int add_siblings(struct listing *l, struct octofs *ctx,
-			struct octofs_inode *dir, int dir_fd)
+/*
+ * Is @sibling the name of a real entry?  The window holds one chunk of
+ * names, not the directory's, so the store is asked, and only for a file
+ * that shows a sibling.  The store's readdir lists a name once if it
+ * exists and not if it does not, so while the directory holds still,
+ * NAME.url shows exactly once in a full listing: real, or made here when
+ * the store has no such name, wherever the chunks fall.  It is also the
+ * rule a lookup follows (a virtual file only where the store has no
+ * entry), so the listing and lookups agree.  A NAME.url created or
+ * removed in the store while the listing is read may show twice or not
+ * at all, as any name added or removed during a listing.
+ */
+static bool name_taken(int dir_fd, const char *sibling)
 {
-	char sibling[NAME_MAX + 1];
-	struct name_set set = { 0 };
-	size_t real = l->count, i;
-	int err;
+	struct stat st;
 
-	err = name_set_init(&set, l);
-	for (i = 0; !err && i < real; i++) {
-		const char *name = l->pool + l->entries[i].name;
-		unsigned char type = l->entries[i].type;
-
-		if ((type != DT_REG && type != DT_UNKNOWN) ||
-		    !url_names_sibling(name, sibling, sizeof(sibling)) ||
-		    name_set_has(&set, l, sibling) ||
-		    !shows_sibling(ctx, dir, dir_fd, name, l->entries[i].ino,
-				   type))
-			continue;
-		err = add_sibling(l, i);
-	}
-	free(set.slots);
-	return err;
+	return !fstatat(dir_fd, sibling, &st, AT_SYMLINK_NOFOLLOW) ||
+	       errno != ENOENT;
 }
 
-int listing_take(struct listing *l, struct octofs *ctx,
-		 struct octofs_inode *dir, DIR *dp)
+/* NAME.url for every file of the chunk that shows one, after its files. */
+static int store_complete(void *src, struct dirwin *w)
 {
-	struct dirent *de;
+	struct store_dir *s = src;
+	char sibling[NAME_MAX + 1];
+	size_t real = w->count, i;
+	int dir_fd = dirfd(s->dp);
+	const char *name;
 	int err;
 
-	listing_clear(l);
-	rewinddir(dp);
-	for (;;) {
-		errno = 0;
-		de = readdir(dp);
-		if (!de)
-			break;
-		err = add_entry(l, de->d_name, de->d_ino, de->d_type);
+	if (!s->ctx->opts->url_files)
+		return 0;
+	for (i = 0; i < real; i++) {
+		ino_t ino = w->entries[i].ino;
+		unsigned char type = w->entries[i].type;
+
+		name = dirwin_name(w, i);
+		if ((type != DT_REG && type != DT_UNKNOWN) ||
+		    !url_names_sibling(name, sibling, sizeof(sibling)) ||
+		    !shows_sibling(s->ctx, s->dir, dir_fd, name, ino, type) ||
+		    name_taken(dir_fd, sibling))
+			continue;
+		err = dirwin_add_sibling(w, i, url_files_ino(ino));
 		if (err)
 			return err;
 	}
-	if (errno)
-		return -errno;
-	return ctx->opts->url_files ? add_siblings(l, ctx, dir, dirfd(dp)) :
-				      0;
+	return 0;
+}
+
+static const struct dirwin_ops store_ops = {
+	.rewind = store_rewind,
+	.tell = store_tell,
+	.seek = store_seek,
+	.next = store_next,
+	.complete = store_complete,
+};
+
+int listing_at(struct listing *l, struct octofs *ctx,
+	       struct octofs_inode *dir, DIR *dp, off_t off, size_t *first)
+{
+	struct store_dir s = { .ctx = ctx, .dir = dir, .dp = dp };
+
+	return dirwin_at(&l->win, &store_ops, &s, off, first);
+}
+
+size_t listing_count(const struct listing *l)
+{
+	return l->win.count;
+}
+
+const char *listing_name(const struct listing *l, size_t i,
+			 char buf[NAME_MAX + 1])
+{
+	const char *name = dirwin_name(&l->win, i);
+
+	if (!l->win.entries[i].sibling)
+		return name;
+	/* Checked when it was listed: it fits. */
+	url_names_sibling(name, buf, NAME_MAX + 1);
+	return buf;
+}
+
+void listing_stat(const struct listing *l, size_t i, struct stat *st)
+{
+	st->st_ino = l->win.entries[i].ino;
+	st->st_mode = (mode_t)l->win.entries[i].type << 12;
+}
+
+off_t listing_next_off(const struct listing *l, size_t i)
+{
+	return dirwin_next_off(&l->win, i);
+}
+
+void listing_clear(struct listing *l)
+{
+	dirwin_clear(&l->win);
 }
