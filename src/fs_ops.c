@@ -1412,6 +1412,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char name[NAME_MAX + 1];
 	struct stat st = { 0 };
 	size_t used = 0, ent_size, i;
+	off_t next;
 	char *buf;
 	int err;
 
@@ -1428,9 +1429,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	for (; i < listing_count(&d->list); i++) {
 		listing_stat(&d->list, i, &st);
+		next = listing_next_off(&d->list, i);
 		ent_size = fuse_add_direntry(req, buf + used, size - used,
 					     listing_name(&d->list, i, name),
-					     &st, listing_next_off(&d->list, i));
+					     &st, next);
 		if (ent_size > size - used)
 			break;
 		used += ent_size;

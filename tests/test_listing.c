@@ -149,7 +149,8 @@ static int fake_complete(void *src, struct dirwin *w)
 	for (i = 0; i < real; i++) {
 		if (!shows_sibling((unsigned int)w->entries[i].ino))
 			continue;
-		err = dirwin_add_sibling(w, i, w->entries[i].ino | SIBLING_BIT);
+		err = dirwin_add_sibling(w, i,
+					 w->entries[i].ino | SIBLING_BIT);
 		if (err)
 			return err;
 	}
@@ -373,7 +374,7 @@ static void test_seek(void)
 	struct dirwin w = { 0 };
 	struct fake f;
 	struct seen s = { 0 }, again = { 0 };
-	size_t i, j, wrong = 0, wrong_on = 0, seeks;
+	size_t i, j, k, wrong = 0, wrong_on = 0, seeks;
 	off_t off;
 
 	fake_fill(&f, 0, 4 * CHUNK + 5);
@@ -387,8 +388,8 @@ static void test_seek(void)
 		    strcmp(again.e[0].name, s.e[j].name))
 			wrong++;
 		/* Reading on from there gives what followed it. */
-		for (size_t k = 1; k < again.n; k++)
-			wrong_on += strcmp(again.e[k].name, s.e[j + k].name) != 0;
+		for (k = 1; k < again.n; k++)
+			wrong_on += !!strcmp(again.e[k].name, s.e[j + k].name);
 	}
 	is_int(wrong, 0, "seeking to an offset finds its entry");
 	is_int(wrong_on, 0, "and reading on gives the entries after it");
