@@ -14,8 +14,9 @@
  * entry: the next index in its chunk, or index 0 of the next chunk after
  * its chunk's last entry, so that reading on never reads a chunk again.
  * The source's own positions (telldir cookies, hashes on ext4) are never
- * shown: no bit of theirs is needed.  Offset 0 starts a new listing from
- * the source's current state.
+ * shown: no bit of theirs is needed.  Offsets stay below 2^31 up to 2^15
+ * chunks (134 million entries), as 32-bit telldir() callers need.
+ * Offset 0 starts a new listing from the source's current state.
  *
  * No I/O of its own: the source is reached through struct dirwin_ops.
  */
