@@ -40,6 +40,7 @@
 #include "state.h"
 #include "url_files.h"
 #include "url_names.h"
+#include "write_fail.h"
 
 /* The largest write request we ask the kernel for (max_write). */
 #define MAX_WRITE_BYTES (1024 * 1024)
@@ -168,6 +169,7 @@ static void mark_version(struct octofs *ctx, struct octofs_inode *inode,
 	inode_lock(ctx->inodes, inode);
 	was_dirty = inode->dirty;
 	inode->dirty = true;
+	inode->write_err = 0;
 	inode_unlock(ctx->inodes, inode);
 	if (was_dirty)
 		return;
@@ -207,10 +209,11 @@ static int release_job(struct octofs *ctx, struct octofs_inode *inode,
 
 /*
  * Hand the file to the workers, creating its job if it has none yet;
- * @owner created, truncated or renamed it (0: none known).
+ * @owner created, truncated or renamed it (0: none known).  A version
+ * whose writing failed (@write_err, write_fail.h) is held back instead.
  */
 static void submit(struct octofs *ctx, struct octofs_inode *inode,
-		   const char *name, long owner)
+		   const char *name, long owner, int write_err)
 {
 	struct stat st;
 	int fd;
@@ -225,7 +228,12 @@ static void submit(struct octofs *ctx, struct octofs_inode *inode,
 		queue_cancel(ctx->queue, inode->dev, inode->ino);
 		return;
 	}
+	if (write_err)
+		write_fail_version(ctx, inode->dev, inode->ino, fd, name,
+				   write_err);
 	inode_fd_put(ctx->inodes, inode);
+	if (write_err)
+		return;
 	if (release_job(ctx, inode, name, owner) == -ENOENT) {
 		start_version(ctx, inode, name, false);
 		release_job(ctx, inode, name, owner);
@@ -241,11 +249,14 @@ static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
 {
 	bool done;
 	char *name;
+	int write_err = 0;
 
 	inode_lock(ctx->inodes, inode);
 	done = !inode->writers && inode->dirty;
-	if (done)
+	if (done) {
 		inode->dirty = false;
+		write_err = inode->write_err;
+	}
 	inode_unlock(ctx->inodes, inode);
 	if (!done)
 		return;
@@ -254,7 +265,7 @@ static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
 		log_error("cannot upload a file: out of memory");
 		return;
 	}
-	submit(ctx, inode, name, owner);
+	submit(ctx, inode, name, owner, write_err);
 	free(name);
 }
 
@@ -480,11 +491,12 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 		res = ftruncate(fh_of(fi)->fd, size);
 	else
 		res = truncate(fdpath(fd, path), size);
-	if (res)
-		return -errno;
+	res = res ? -errno : 0;
+	if (write_fail_lost(-res))
+		write_fail_note(ctx->inodes, inode, -res);
 	if (!fi)
 		submit_if_done(ctx, inode, 0);
-	return 0;
+	return res;
 }
 
 static int set_times(struct octofs_inode *inode, int fd,
@@ -1019,6 +1031,16 @@ static bool writes_kill_privs(fuse_req_t req, int fd)
 }
 
 /*
+ * A writer opened while the store is close to full is served, so that
+ * each of its writes' results is seen (write_fail.c).
+ */
+static bool store_low(struct octofs *ctx, int fd)
+{
+	return passthrough_enabled(ctx->passthrough) &&
+	       write_fail_store_low(fd);
+}
+
+/*
  * @new_bytes: created or truncated, so a new version in any case.  An
  * open file keeps its inode's O_PATH descriptor pinned, so requests
  * that come without the open file find it (unlinked, too) at once.
@@ -1044,7 +1066,8 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY ||
 		     (fi->flags & O_TRUNC);
 	kills = fh->writer && writes_kill_privs(req, fd);
-	id = pick_backing(ctx, inode, fh->writer && (!new_bytes || kills));
+	id = pick_backing(ctx, inode, fh->writer &&
+			  (!new_bytes || kills || store_low(ctx, fd)));
 	/*
 	 * Passed through all the same (the file is open that way already):
 	 * its writes will not reach us, so clear the bits now.
@@ -1061,6 +1084,9 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	fh->backing_id = id;
 	if (fh->writer) {
 		add_writer(ctx, inode, 1);
+		/* What failed before is gone with the bytes it left. */
+		if (new_bytes)
+			write_fail_clear(ctx->inodes, inode);
 		/*
 		 * Starting a file afresh, as cp and rsync do, is moving on
 		 * from the one before; a writer that appends or rewrites in
@@ -1078,10 +1104,18 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	return 0;
 }
 
-/* The end of an open file: its last writer's close submits the upload. */
+/*
+ * The end of an open file: its last writer's close submits the upload.
+ * A passed-through writer's writes never reached us: a full store is
+ * what tells that one of them may have failed (write_fail.c).  Judged
+ * while it still counts as a writer, so it is this version's.
+ */
 static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 			 struct open_file *fh)
 {
+	if (fh->writer && fh->backing_id > 0 && inode->type == S_IFREG &&
+	    write_fail_store_full(fh->fd))
+		write_fail_note(ctx->inodes, inode, WRITE_FAIL_FULL);
 	drop_backing(ctx, inode, fh->backing_id);
 	close(fh->fd);
 	if (fh->writer) {
@@ -1285,6 +1319,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
 	res = fuse_buf_copy(&out, in_buf, 0);
+	/* Any failed write: the version lacks what its program wrote. */
+	if (res < 0)
+		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino),
+				(int)-res);
+	else if ((size_t)res < out.buf[0].size)
+		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino),
+				WRITE_FAIL_SHORT);
 	if (res < 0)
 		fuse_reply_err(req, (int)-res);
 	else
@@ -1759,15 +1800,17 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			 off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
+	int err;
+
 	if (!fh_of(fi)) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
 	mark_modified(ctx_of(req), ino_of(req, ino));
-	if (fallocate(fh_of(fi)->fd, mode, offset, length))
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	err = fallocate(fh_of(fi)->fd, mode, offset, length) ? errno : 0;
+	if (write_fail_lost(err))
+		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino), err);
+	fuse_reply_err(req, err);
 }
 
 static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
@@ -1777,6 +1820,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 			       int flags)
 {
 	ssize_t res;
+	int err;
 
 	if (!fh_of(fi_in) || !fh_of(fi_out)) {
 		fuse_reply_err(req, EOPNOTSUPP);
@@ -1785,8 +1829,12 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	mark_modified(ctx_of(req), ino_of(req, ino_out));
 	res = copy_file_range(fh_of(fi_in)->fd, &off_in, fh_of(fi_out)->fd,
 			      &off_out, len, (unsigned int)flags);
+	err = res < 0 ? errno : 0;
+	if (write_fail_lost(err))
+		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino_out),
+				err);
 	if (res < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, err);
 	else
 		fuse_reply_write(req, (size_t)res);
 }

@@ -56,6 +56,8 @@ struct octofs_inode {
 	unsigned char sibling;	/* T 0 unknown, 1 none, 2 shown */
 	bool listed;		/* T a directory the kernel may keep a */
 	bool dirty;		/* L modified since its upload was submitted */
+	unsigned char write_err;	/* L why writing its version failed */
+					/* (write_fail.h) */
 	bool gone;		/* T its file was deleted: out of the table */
 	unsigned char handle_len;	/* file handle; 0: none */
 	unsigned char handle_type;

@@ -554,11 +554,11 @@ void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino)
 	answer_waiters(w, NULL, -ENODATA);
 }
 
-int queue_cancel_with(struct octofs_queue *q, dev_t dev, ino_t ino,
-		      int (*fn)(void *arg), void *arg)
+/* The job of (dev, ino) with a reference, its state lock taken; or NULL. */
+static struct octofs_job *lock_job_state(struct octofs_queue *q, dev_t dev,
+					 ino_t ino)
 {
 	struct octofs_job *job;
-	int err;
 
 	pthread_mutex_lock(&q->lock);
 	job = find_job(q, dev, ino);
@@ -567,12 +567,53 @@ int queue_cancel_with(struct octofs_queue *q, dev_t dev, ino_t ino,
 	pthread_mutex_unlock(&q->lock);
 	if (job)
 		pthread_mutex_lock(&job->state_lock);
+	return job;
+}
+
+static void unlock_job_state(struct octofs_queue *q, struct octofs_job *job)
+{
+	if (!job)
+		return;
+	pthread_mutex_unlock(&job->state_lock);
+	queue_job_put(q, job);
+}
+
+int queue_cancel_with(struct octofs_queue *q, dev_t dev, ino_t ino,
+		      int (*fn)(void *arg), void *arg)
+{
+	struct octofs_job *job = lock_job_state(q, dev, ino);
+	int err;
+
 	queue_cancel(q, dev, ino);
 	err = fn(arg);
-	if (job) {
-		pthread_mutex_unlock(&job->state_lock);
-		queue_job_put(q, job);
+	unlock_job_state(q, job);
+	return err;
+}
+
+/*
+ * @fn first: once the job is gone a reader takes the stored state, which
+ * must say failed by then.  The job may be @job or a newer one made
+ * meanwhile: whichever it is, the caller's version is the current one.
+ */
+int queue_fail_with(struct octofs_queue *q, dev_t dev, ino_t ino,
+		    int (*fn)(void *arg), void *arg)
+{
+	struct octofs_job *job = lock_job_state(q, dev, ino);
+	struct queue_waiter *w = NULL;
+	int err = fn(arg);
+
+	pthread_mutex_lock(&q->lock);
+	q->failed++;
+	if (job && !job->dead) {
+		atomic_fetch_add(&job->generation, 1);
+		atomic_store(&job->cancel, 1);
+		w = retire_job(q, job);
 	}
+	pthread_mutex_unlock(&q->lock);
+	unlock_job_state(q, job);
+	if (q->retired)
+		q->retired(q->retired_arg, dev, ino, true);
+	answer_waiters(w, NULL, -ENODATA);
 	return err;
 }
 

@@ -143,6 +143,16 @@ void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino);
 int queue_cancel_with(struct octofs_queue *q, dev_t dev, ino_t ino,
 		      int (*fn)(void *arg), void *arg);
 
+/*
+ * The file's current version will not be uploaded (writing it failed):
+ * @fn(@arg) records that under the job's state lock (alone when the file
+ * has no job), then the job is forgotten.  Either way it counts as failed
+ * for good and the retire function runs; waiters get -ENODATA.  Returns
+ * @fn's result.
+ */
+int queue_fail_with(struct octofs_queue *q, dev_t dev, ino_t ino,
+		    int (*fn)(void *arg), void *arg);
+
 /* The file now has this name (rename, link). */
 void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 		  const char *name);

@@ -128,6 +128,21 @@ int state_mark_failed(int fd, const char *error)
 	return err;
 }
 
+/*
+ * Status first, as in state_mark_queued(): a URL of an earlier version
+ * must never look like this one's.
+ */
+int state_mark_unpublished(int fd, const char *error)
+{
+	int err = set_status(fd, STATE_FAILED);
+
+	if (!err)
+		err = clear_result(fd);
+	if (!err)
+		err = set_attr(fd, STATE_ERROR, error);
+	return err;
+}
+
 int state_forget_fd(void *fd)
 {
 	return state_forget(*(int *)fd);

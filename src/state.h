@@ -44,6 +44,11 @@ int state_mark_new_queued(int fd);
 int state_mark_uploading(int fd);
 int state_mark_done(int fd, const char *url, const char *key);
 int state_mark_failed(int fd, const char *error);
+/*
+ * Failed before any upload (writing the version failed): also drops
+ * the URL and key an earlier version left.
+ */
+int state_mark_unpublished(int fd, const char *error);
 /* Remove every user.octofs.* attribute octofs writes. */
 int state_forget(int fd);
 /* The same with a pointer to the descriptor, for queue_cancel_with(). */
