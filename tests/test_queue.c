@@ -974,6 +974,57 @@ static void test_retire_hook(void)
 	queue_free(q);
 }
 
+/*
+ * A version whose writing failed: recorded while the job still stands,
+ * then failed for good, job or not, with the waiters answered.
+ */
+static void test_fail_with(void)
+{
+	struct octofs_queue *q = queue_new(0);
+	struct forget_probe f = { .q = q, .ino = 99 };
+	struct probe w;
+	struct retire_probe r = { .q = q, .waiter = &w };
+	struct queue_counts c;
+	struct octofs_job *job;
+	struct popper pop;
+
+	probe_init(&w);
+	queue_on_retire(q, retire_fn, &r);
+	job = hold(q, 99, "w");
+	is_int(queue_wait(q, 1, 99, &w.w, 10000), 0, "a reader waits");
+	is_int(queue_fail_with(q, 1, 99, forget_fn, &f), -EIO,
+	       "returns what fn returned");
+	ok(f.had_job, "fn records before the job goes");
+	is_int(r.calls, 1, "retired once");
+	ok(r.failed && !r.had_job, "as failed, after the job is gone");
+	is_int(probe_wait(&w, 2000), 1, "the reader was answered");
+	is_int(w.err, -ENODATA, "with ENODATA");
+	queue_job_lock_state(job);	/* released again by fail_with */
+	queue_job_unlock_state(job);
+	queue_job_put(q, job);
+	queue_counts(q, &c);
+	ok(c.failed == 1 && c.queued == 0, "counted failed, nothing queued");
+	popper_start(&pop, q);
+	ok(popper_wait(&pop, 200) == NULL, "nothing for a worker");
+
+	f.calls = 0;
+	is_int(queue_fail_with(q, 1, 100, forget_fn, &f), -EIO, "no job");
+	ok(f.calls == 1 && !f.had_job, "fn still called");
+	is_int(r.calls, 2, "and retired as failed");
+	queue_counts(q, &c);
+	is_int((int)c.failed, 2, "counted failed");
+
+	/* A later version of the same file uploads as usual. */
+	queue_job_put(q, hold(q, 99, "w"));
+	queue_submit(q, 1, 99, NULL, 0);
+	job = popper_wait(&pop, 2000);
+	ok(job != NULL, "the next version goes to a worker");
+	if (job)
+		queue_done(q, job, pop.gen, "https://x/w");
+	popper_end(&pop);
+	queue_free(q);
+}
+
 int main(void)
 {
 	test_lifecycle();
@@ -993,5 +1044,6 @@ int main(void)
 	test_presign_ahead();
 	test_cancel_with();
 	test_retire_hook();
+	test_fail_with();
 	return tap_done();
 }
