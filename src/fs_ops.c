@@ -7,7 +7,8 @@
  * mark the file modified and the last writer's release submits it for
  * upload (mark_modified, submit_if_done), and the .url names are handed
  * to url_files.c.  Open files whose bytes the kernel moves itself
- * (passthrough.c) are marked when they open for writing instead.
+ * (passthrough.c) are marked when they open for writing instead.  A
+ * version whose writing failed is held back (write_fail.h).
  */
 #include "config.h"
 

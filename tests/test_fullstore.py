@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import read_file, write_file, xattr, xattr_errno
+from conftest import read_file, wait_until, write_file, xattr, xattr_errno
 from harness import kernel_can_pass_through
 
 STORE_MIB = 8
@@ -23,6 +23,8 @@ CHUNK = bytes(range(256)) * 4096        # 1 MiB
 def small_store(tmp_path):
     """A tmpfs of STORE_MIB; unmounted after the mount over it stopped
     (the fixtures that use it tear down first)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
     path = tmp_path / "small-store"
     path.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % STORE_MIB,
@@ -30,7 +32,21 @@ def small_store(tmp_path):
     try:
         yield str(path)
     finally:
-        subprocess.run(["umount", str(path)], check=True)
+        unmount_store(str(path))
+
+
+def unmount_store(path):
+    """umount, retried while busy (the kernel may still hold a file the
+    daemon passed through a moment after it exited); never left behind."""
+    def unmounted():
+        return subprocess.run(["umount", path],
+                              capture_output=True).returncode == 0
+    try:
+        wait_until(unmounted, 10, "the small store to unmount",
+                   interval=0.1)
+    except AssertionError:
+        subprocess.run(["umount", "-l", path])
+        raise
 
 
 @pytest.fixture(params=["passthrough=1", "passthrough=0"])
@@ -38,7 +54,8 @@ def full_mnt(request, small_store, server, mounts):
     m = mounts(server, store=small_store,
                opts=["url_wait=30", request.param])
     if request.param == "passthrough=1" and kernel_can_pass_through():
-        assert "passthrough: the kernel moves" in m.log()
+        wait_until(lambda: "passthrough: the kernel moves" in m.log(),
+                   what="the kernel to take passthrough")
     return m
 
 
@@ -52,6 +69,16 @@ def fill(path):
     finally:
         os.close(fd)
     assert e.value.errno == errno.ENOSPC
+
+
+def free_room(m, name):
+    """Remove name through the mount and wait until the store has room
+    again: its blocks are freed once the daemon, told by the kernel a
+    moment later, lets go of the file."""
+    os.unlink(m.path(name))
+    wait_until(lambda: os.statvfs(m.store).f_bavail *
+               os.statvfs(m.store).f_frsize >= (STORE_MIB // 2) << 20,
+               what="room in the store after removing " + name)
 
 
 def assert_held_back(m, server, name, reason):
@@ -106,7 +133,7 @@ def test_small_write_on_full_store_publishes_nothing(full_mnt, server):
     # A writer opened on a full store is served: its own error is seen.
     assert_held_back(m, server, "f.txt", "No space left on device")
 
-    os.unlink(m.path("filler.part"))
+    free_room(m, "filler.part")
     subprocess.run(["sh", "-c", "echo small > f.txt"], cwd=m.path(),
                    check=True)
     assert server.fetch(xattr(m.path("f.txt"))) == b"small\n"
@@ -116,7 +143,7 @@ def test_small_write_on_full_store_publishes_nothing(full_mnt, server):
                    capture_output=True)
     m.wait_status(m.path("g.txt"), "failed")
     os.unlink(m.path("g.txt"))
-    os.unlink(m.path("filler.part"))
+    free_room(m, "filler.part")
     write_file(m.path("g.txt"), b"again")
     assert server.fetch(xattr(m.path("g.txt"))) == b"again"
     assert read_file(m.path("g.txt")) == b"again"
@@ -130,3 +157,33 @@ def test_failed_temporary_renamed_into_place_is_not_published(full_mnt,
     fill(m.path("save.tmp"))
     os.rename(m.path("save.tmp"), m.path("save.txt"))
     assert_held_back(m, server, "save.txt", "space")
+
+
+def fallocate_too_much(fd, src_path):
+    os.posix_fallocate(fd, 0, (STORE_MIB + 4) << 20)
+
+
+def copy_range_too_much(fd, src_path):
+    src = os.open(src_path, os.O_RDONLY)
+    try:
+        while os.copy_file_range(src, fd, 1 << 20):
+            pass
+    finally:
+        os.close(src)
+
+
+@pytest.mark.parametrize("grow", [fallocate_too_much, copy_range_too_much],
+                         ids=["fallocate", "copy_file_range"])
+def test_failed_allocation_or_copy_is_not_published(full_mnt, server, grow):
+    """fallocate and copy_file_range reach the daemon even when writes
+    pass through: their ENOSPC fails the version."""
+    m = full_mnt
+    write_file(m.path("src.part"), CHUNK * (STORE_MIB // 2 + 1))
+    fd = os.open(m.path("grown.bin"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with pytest.raises(OSError) as e:
+            grow(fd, m.path("src.part"))
+    finally:
+        os.close(fd)
+    assert e.value.errno == errno.ENOSPC
+    assert_held_back(m, server, "grown.bin", "No space left on device")
