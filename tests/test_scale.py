@@ -379,6 +379,7 @@ def test_rename_directory_of_many_files(server, limited, tmp_path):
     through the mount, renamed through the mount: each keeps its URL,
     in its attribute and in its NAME.url, under the new path."""
     store = str(tmp_path / "rename-store")
+    m = None
     try:
         urls = make_files(os.path.join(store, "before"), RENAME_FILES, "r", 1)
         m = limited(server, opts=["url_wait=30"], store=store)
@@ -396,8 +397,9 @@ def test_rename_directory_of_many_files(server, limited, tmp_path):
         assert siblings == {n: u + "\n" for n, u in urls.items()}
         assert len(os.listdir(m.path("after"))) == 2 * RENAME_FILES
         assert stats(m)["failed"] == 0
-        m.stop()
     finally:
+        if m:
+            m.stop()
         shutil.rmtree(store, ignore_errors=True)
 
 
@@ -430,7 +432,9 @@ def tmpfs_drop(server, tmp_path):
     finally:
         for m in started:
             m.stop()
-        subprocess.run(["umount", top], check=True)
+        if subprocess.run(["umount", top]).returncode:
+            subprocess.run(["umount", "-l", top])
+            raise AssertionError("the tmpfs store was busy at the end")
         objects = os.path.join(server.dir, "data", "objects")
         for name in os.listdir(objects):
             shutil.rmtree(os.path.join(objects, name))
