@@ -398,13 +398,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	} else if (fi && fh_of(fi)) {
 		err = stat_fd(ctx, fh_of(fi)->fd, &st);
 	} else {
-		err = inode_fd(ctx->inodes, inode);
-		if (err >= 0) {
-			int fd = err;
-
-			err = stat_fd(ctx, fd, &st);
-			inode_fd_put(ctx->inodes, inode);
-		}
+		err = inode_stat(ctx->inodes, inode, &st);
+		if (!err && S_ISREG(st.st_mode) && ctx->max_write)
+			st.st_blksize = ctx->max_write;
 	}
 	if (err)
 		reply_status(req, err);

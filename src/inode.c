@@ -71,10 +71,12 @@ static void init_inode(struct octofs_inode *inode, const struct stat *st)
 }
 
 /*
- * The file handle of the inode open as @fd, kept in @inode when it fits;
- * an inode without one is found again by name.
+ * The file handle of @name in @dir_fd (never followed; @flags may add
+ * AT_EMPTY_PATH), kept in @inode when it fits; an inode without one is
+ * found again by name.
  */
-static void take_handle(struct octofs_inode *inode, int fd)
+static void take_handle(struct octofs_inode *inode, int dir_fd,
+			const char *name, int flags)
 {
 	struct {
 		struct file_handle fh;
@@ -82,7 +84,7 @@ static void take_handle(struct octofs_inode *inode, int fd)
 	} h = { .fh.handle_bytes = INODE_HANDLE_MAX };
 	int mount_id;
 
-	if (name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) ||
+	if (name_to_handle_at(dir_fd, name, &h.fh, &mount_id, flags) ||
 	    h.fh.handle_type < 0 || h.fh.handle_type > UCHAR_MAX)
 		return;
 	inode->handle_type = (unsigned char)h.fh.handle_type;
@@ -118,7 +120,7 @@ static bool handles_work(struct inode_table *t)
 				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->root_dir_fd < 0)
 		return false;
-	take_handle(&t->root, t->root.fd);
+	take_handle(&t->root, t->root.fd, "", AT_EMPTY_PATH);
 	if (!t->root.handle_len)
 		return false;
 	fd = open_handle(&t->root, t->root_dir_fd);
@@ -340,22 +342,52 @@ static struct octofs_inode *found(struct inode_table *t,
 	return inode;
 }
 
-/* Remember a directory of a filesystem other than the store's. */
-static void add_mount(struct inode_table *t, const struct stat *st, int fd)
+/* Is a directory of @dev's filesystem kept for open_by_handle_at? */
+static bool has_mount(struct inode_table *t, dev_t dev)
 {
 	size_t i;
 
-	if (!S_ISDIR(st->st_mode) || st->st_dev == t->root.dev ||
-	    t->n_mounts == MOUNTS_MAX)
-		return;
+	if (dev == t->root.dev)
+		return true;
 	for (i = 0; i < t->n_mounts; i++)
-		if (t->mounts[i].dev == st->st_dev)
-			return;
-	fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (t->mounts[i].dev == dev)
+			return true;
+	return false;
+}
+
+/*
+ * The directory @name in @dir_fd (stat @st) is on a filesystem other
+ * than the store's, mounted inside it: keep it open (at most MOUNTS_MAX
+ * of them) so that inodes there can be reopened by handle too.
+ */
+static void add_mount(struct inode_table *t, int dir_fd, const char *name,
+		      const struct stat *st)
+{
+	struct stat fd_st;
+	bool added = false;
+	int fd;
+
+	if (!S_ISDIR(st->st_mode) || !inode_table_by_handle(t))
+		return;
+	pthread_mutex_lock(&t->lock);
+	added = has_mount(t, st->st_dev) || t->n_mounts == MOUNTS_MAX;
+	pthread_mutex_unlock(&t->lock);
+	if (added)
+		return;
+	fd = openat(dir_fd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	t->mounts[t->n_mounts].dev = st->st_dev;
-	t->mounts[t->n_mounts++].fd = fd;
+	pthread_mutex_lock(&t->lock);
+	if (!fstat(fd, &fd_st) && fd_st.st_dev == st->st_dev &&
+	    !has_mount(t, st->st_dev) && t->n_mounts < MOUNTS_MAX) {
+		t->mounts[t->n_mounts].dev = st->st_dev;
+		t->mounts[t->n_mounts++].fd = fd;
+		added = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!added)
+		close(fd);
 }
 
 /* openat(2), retried while closing cached descriptors makes room. */
@@ -369,33 +401,30 @@ static int open_at(struct inode_table *t, int dir_fd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-/* A new inode for @name in the directory open as @dir_fd. */
+/*
+ * A new inode for @name in the directory open as @dir_fd, which @st
+ * describes.  Nothing is opened: its handle is taken by name.  Should
+ * the name have been replaced between the stat and that, the handle is
+ * another file's, which reopen() tells by its number.
+ */
 static int make_inode(struct inode_table *t, struct octofs_inode *dir,
-		      int dir_fd, const char *name, struct stat *st,
+		      int dir_fd, const char *name, const struct stat *st,
 		      struct octofs_inode **out)
 {
 	struct octofs_inode *inode;
-	int fd, err = -ENOMEM;
 
-	fd = open_at(t, dir_fd, name);
-	if (fd < 0)
-		return fd;
-	/* What the name holds now, should it have changed since. */
-	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
-		err = -errno;
-		goto out_close;
-	}
+	if (st->st_dev != t->root.dev)
+		add_mount(t, dir_fd, name, st);
 	inode = calloc(1, sizeof(*inode));
 	if (!inode)
-		goto out_close;
+		return -ENOMEM;
 	init_inode(inode, st);
 	inode->fd = -1;
 	if (inode_table_by_handle(t))
-		take_handle(inode, fd);
+		take_handle(inode, dir_fd, name, 0);
 	pthread_mutex_lock(&t->lock);
 	*out = found(t, dir, name, st);
 	if (!*out) {
-		add_mount(t, st, fd);
 		inode->nlookup = 1;
 		set_where(t, inode, dir, name);
 		if (inode->name) {
@@ -406,16 +435,7 @@ static int make_inode(struct inode_table *t, struct octofs_inode *dir,
 	}
 	pthread_mutex_unlock(&t->lock);
 	free(inode);
-	if (!*out)
-		goto out_close;
-	/* The next request about it most likely needs it. */
-	fd_cache_add(t->fds, *out, fd);
-	fd_cache_put(t->fds, *out);
-	return 0;
-
-out_close:
-	close(fd);
-	return err;
+	return *out ? 0 : -ENOMEM;
 }
 
 int inode_lookup(struct inode_table *t, struct octofs_inode *dir,
@@ -459,6 +479,35 @@ static int mount_fd_of(struct inode_table *t, dev_t dev)
 	return fd;
 }
 
+static bool same_inode(const struct octofs_inode *inode, int fd)
+{
+	struct stat st;
+
+	return !fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) &&
+	       st.st_dev == inode->dev && st.st_ino == inode->ino;
+}
+
+/*
+ * Where @inode was last seen: its parent (with a reference, which the
+ * caller drops) and its name in @name.  NULL for the root or a file
+ * that has no parent known.
+ */
+static struct octofs_inode *where(struct inode_table *t,
+				  struct octofs_inode *inode,
+				  char name[NAME_MAX + 1])
+{
+	struct octofs_inode *parent;
+
+	pthread_mutex_lock(&t->lock);
+	parent = inode->parent;
+	if (parent) {
+		parent->refs++;
+		snprintf(name, NAME_MAX + 1, "%s", inode->name);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return parent;
+}
+
 /*
  * Open @inode again as the name it was last seen under, in its parent
  * (found the same way), and check that the name still holds it: a file
@@ -470,16 +519,9 @@ static int open_by_name(struct inode_table *t, struct octofs_inode *inode,
 {
 	struct octofs_inode *parent;
 	char name[NAME_MAX + 1];
-	struct stat st;
 	int dir_fd, fd;
 
-	pthread_mutex_lock(&t->lock);
-	parent = inode->parent;
-	if (parent) {
-		parent->refs++;
-		snprintf(name, sizeof(name), "%s", inode->name);
-	}
-	pthread_mutex_unlock(&t->lock);
+	parent = where(t, inode, name);
 	if (!parent)
 		return -ESTALE;
 	dir_fd = fd_at_depth(t, parent, depth + 1);
@@ -489,10 +531,7 @@ static int open_by_name(struct inode_table *t, struct octofs_inode *inode,
 	inode_unref(t, parent);
 	if (fd == -ENOENT || fd == -ENOTDIR)
 		return -ESTALE;
-	if (fd < 0)
-		return fd;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ||
-	    st.st_dev != inode->dev || st.st_ino != inode->ino) {
+	if (fd >= 0 && !same_inode(inode, fd)) {
 		close(fd);
 		return -ESTALE;
 	}
@@ -519,6 +558,10 @@ static int reopen(struct inode_table *t, struct octofs_inode *inode,
 			 "by name from now on");
 		inode_table_by_name(t);
 		return open_by_name(t, inode, depth);
+	}
+	if (fd >= 0 && !same_inode(inode, fd)) {
+		close(fd);
+		return -ESTALE;		/* see make_inode() */
 	}
 	return fd;
 }
@@ -556,6 +599,48 @@ static int fd_at_depth(struct inode_table *t, struct octofs_inode *inode,
 int inode_fd(struct inode_table *t, struct octofs_inode *inode)
 {
 	return fd_at_depth(t, inode, 0);
+}
+
+/* fstatat of @name in @dir, if that is @inode still: 0 or -ESTALE. */
+static int stat_by_name(struct inode_table *t, struct octofs_inode *dir,
+			const char *name, struct octofs_inode *inode,
+			struct stat *st)
+{
+	int dir_fd = inode_fd(t, dir), err = -ESTALE;
+
+	if (dir_fd < 0)
+		return err;
+	if (!fstatat(dir_fd, name, st, AT_SYMLINK_NOFOLLOW) &&
+	    st->st_dev == inode->dev && st->st_ino == inode->ino)
+		err = 0;
+	inode_fd_put(t, dir);
+	return err;
+}
+
+int inode_stat(struct inode_table *t, struct octofs_inode *inode,
+	       struct stat *st)
+{
+	char name[NAME_MAX + 1];
+	struct octofs_inode *parent = NULL;
+	int fd, err = -ESTALE;
+
+	fd = inode == &t->root ? t->root.fd : fd_cache_get(t->fds, inode);
+	if (fd < 0 && !inode->url_of) {
+		parent = where(t, inode, name);
+		if (parent) {
+			err = stat_by_name(t, parent, name, inode, st);
+			inode_unref(t, parent);
+		}
+		if (!err)
+			return 0;
+		fd = inode_fd(t, inode);
+	}
+	if (fd < 0)
+		return fd;
+	err = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ?
+		      -errno : 0;
+	inode_fd_put(t, inode);
+	return err;
 }
 
 void inode_fd_put(struct inode_table *t, struct octofs_inode *inode)

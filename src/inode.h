@@ -109,6 +109,15 @@ int inode_fd(struct inode_table *t, struct octofs_inode *inode);
 void inode_fd_put(struct inode_table *t, struct octofs_inode *inode);
 
 /*
+ * The attributes of the real inode @inode: through its cached
+ * descriptor, else by its name in its parent when that still holds it
+ * (one system call, and no descriptor opened), else as inode_fd() finds
+ * it.  0 or a negative errno.
+ */
+int inode_stat(struct inode_table *t, struct octofs_inode *inode,
+	       struct stat *st);
+
+/*
  * The file @dev/@ino lost its last name: its cached descriptor goes now
  * (or when its users are done), so the store can free it, and its inode
  * leaves the table, so a new file the store gives the same number gets

@@ -177,14 +177,9 @@ static int sibling_stat(struct octofs *ctx, const struct target_ref *t,
 {
 	struct octofs_inode *target = t->inode;
 	char url[STATE_VALUE_MAX];
-	int fd, err;
+	int err;
 
-	fd = inode_fd(ctx->inodes, target);
-	if (fd < 0)
-		return fd;
-	err = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ?
-		      -errno : 0;
-	inode_fd_put(ctx->inodes, target);
+	err = inode_stat(ctx->inodes, target, st);
 	if (err)
 		return err;
 	if (!visible && !ref_visible(ctx, t))

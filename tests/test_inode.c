@@ -261,8 +261,11 @@ static void test_forget(void)
 	make_file("del-b");
 	a = look(t, root_of(t), "del-a");
 	b = look(t, root_of(t), "del-b");
+	ok(a && b && cached(t) == 0, "a lookup opens nothing");
+	ok(a && b && fd_is(t, a, "del-a") && fd_is(t, b, "del-b"),
+	   "both found again");
 	n = cached(t);
-	ok(a && b && n >= 2, "two files cached");
+	ok(n == 2, "and cached");
 	fstatat(scratch_fd, "del-a", &st, 0);
 	unlinkat(scratch_fd, "del-a", 0);
 	inode_gone(t, st.st_dev, st.st_ino);
@@ -315,6 +318,36 @@ static void test_gone(void)
 	unlinkat(scratch_fd, "gone-b", 0);
 }
 
+/* Attributes by name where the name still holds the file. */
+static void test_stat(void)
+{
+	struct inode_table *t = new_table(16, false);
+	struct octofs_inode *file;
+	struct stat st, want;
+
+	make_file("st-a");
+	file = look(t, root_of(t), "st-a");
+	drain(t);
+	fstatat(scratch_fd, "st-a", &want, 0);
+	ok(file && !inode_stat(t, file, &st) && st.st_ino == want.st_ino,
+	   "stat by name");
+	is_int(cached(t), 0, "opens nothing");
+	renameat(scratch_fd, "st-a", scratch_fd, "st-b");
+	if (inode_table_by_handle(t))
+		ok(file && !inode_stat(t, file, &st) &&
+		   st.st_ino == want.st_ino,
+		   "renamed behind the mount: by handle instead");
+	else
+		ok(file && inode_stat(t, file, &st) == -ESTALE,
+		   "renamed behind the mount, by name only: stale");
+	unlinkat(scratch_fd, "st-b", 0);
+	drain(t);
+	ok(file && inode_stat(t, file, &st) == -ESTALE, "deleted: stale");
+	if (file)
+		inode_forget(t, file, 1);
+	inode_table_free(t);
+}
+
 /* Under a low descriptor limit, lookups make room instead of failing. */
 static void test_limit(void)
 {
@@ -331,10 +364,10 @@ static void test_limit(void)
 	for (i = 0; i < N_FILES; i++) {
 		snprintf(name, sizeof(name), "f%zu", i);
 		inodes[i] = look(t, root_of(t), name);
-		found += inodes[i] != NULL;
+		found += inodes[i] && fd_is(t, inodes[i], name);
 	}
 	is_int(found, N_FILES, "a limit below the cache's bound: every "
-	       "lookup succeeds");
+	       "file is found and opened again");
 	setrlimit(RLIMIT_NOFILE, &old);
 	for (i = 0; i < N_FILES; i++)
 		if (inodes[i])
@@ -388,6 +421,7 @@ int main(void)
 	test_renames_by_handle();
 	test_forget();
 	test_gone();
+	test_stat();
 	test_limit();
 	remove_scratch();
 	return tap_done();
