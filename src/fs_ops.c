@@ -1435,7 +1435,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	inode_dir_listed(ctx_of(req)->inodes, inode);
-	fuse_reply_open(req, fi);
+	/* Not delivered (interrupted): the kernel never releases it. */
+	if (fuse_reply_open(req, fi))
+		dir_handle_free(d);
 }
 
 /*
