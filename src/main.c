@@ -37,7 +37,6 @@
 #include "worker.h"
 
 #define MIME_TYPES_PATH "/etc/mime.types"
-#define CACHE_TIMEOUT_S 1.0
 /* FUSE request threads: parked URL reads hold none, so a few suffice. */
 #define LOOP_MAX_THREADS 16
 
@@ -201,7 +200,7 @@ static int build_context(struct startup *s)
 	s->ctx.opts = &s->opts;
 	s->ctx.mime = s->mime;
 	s->ctx.ignore = s->ignore;
-	s->ctx.timeout_s = CACHE_TIMEOUT_S;
+	s->ctx.timeout_s = s->opts.cache_timeout_s;
 	return 0;
 }
 

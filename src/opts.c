@@ -61,6 +61,9 @@ static const struct opt_def opt_defs[] = {
 	  1, OPTS_TIMEOUT_MAX, false },
 	{ "settle", OPT_UINT, offsetof(struct octofs_opts, settle_ms),
 	  0, OPTS_SETTLE_MAX, false },
+	{ "cache_timeout", OPT_UINT,
+	  offsetof(struct octofs_opts, cache_timeout_s), 0,
+	  OPTS_CACHE_TIMEOUT_MAX, false },
 	{ "fd_cache", OPT_UINT, offsetof(struct octofs_opts, fd_cache),
 	  OPTS_FD_CACHE_MIN, OPTS_FD_CACHE_MAX, false },
 	{ "url_files", OPT_BOOL, offsetof(struct octofs_opts, url_files),
@@ -181,6 +184,7 @@ static const struct fuse_opt cmdline_opts[] = {
 	FUSE_OPT_KEY("stop_grace=", KEY_OURS),
 	FUSE_OPT_KEY("timeout=", KEY_OURS),
 	FUSE_OPT_KEY("settle=", KEY_OURS),
+	FUSE_OPT_KEY("cache_timeout=", KEY_OURS),
 	FUSE_OPT_KEY("fd_cache=", KEY_OURS),
 	FUSE_OPT_KEY("ca_file=", KEY_OURS),
 	FUSE_OPT_KEY("config=", KEY_OURS),
@@ -304,6 +308,7 @@ static void set_defaults(struct octofs_opts *o)
 	o->stop_grace_s = 5;
 	o->timeout_s = 30;
 	o->settle_ms = 300;
+	o->cache_timeout_s = 1;
 }
 
 int opts_parse_args(struct fuse_args *args, struct octofs_opts *o,
@@ -751,6 +756,10 @@ void opts_print_help(const char *progname)
 "                        reading the URL, or its writer creating or\n"
 "                        truncating another file, ends the rest (300)\n"
 "  -o url_wait=SECONDS   how long reading a URL waits (60)\n"
+"  -o cache_timeout=SECONDS\n"
+"                        how long the kernel keeps names and attributes;\n"
+"                        changes made in the store directly show after\n"
+"                        this, 0..3600 (1)\n"
 "  -o fd_cache=N         descriptors kept open for files the kernel\n"
 "                        remembers, 16..1048576 (a quarter of the\n"
 "                        open-file limit, at most 16384)\n"

@@ -20,6 +20,7 @@
 #define OPTS_STOP_GRACE_MAX 3600
 #define OPTS_TIMEOUT_MAX 3600
 #define OPTS_SETTLE_MAX 60000
+#define OPTS_CACHE_TIMEOUT_MAX 3600
 #define OPTS_FD_CACHE_MIN 16
 #define OPTS_FD_CACHE_MAX (1U << 20)
 
@@ -42,6 +43,8 @@ struct octofs_opts {
 	unsigned int stop_grace_s;	/* uploads in flight at unmount */
 	unsigned int timeout_s;		/* a silent server is given up on */
 	unsigned int settle_ms;		/* a closed file rests before upload */
+	unsigned int cache_timeout_s;	/* the kernel keeps names and */
+					/* attributes this long */
 	unsigned int fd_cache;		/* descriptors kept for inodes; 0: */
 					/* a quarter of the open-file limit */
 	char *ca_file;

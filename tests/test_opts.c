@@ -293,6 +293,33 @@ static void test_retry_and_stop(void)
 	opts_free(&o);
 }
 
+static void test_scale_options(void)
+{
+	struct octofs_opts o;
+	char err[512];
+
+	is_int(PARSE(&o, err, "m"), 0, "defaults");
+	is_int(o.cache_timeout_s, 1, "default cache_timeout");
+	is_int(o.fd_cache, 0, "default fd_cache: from the open-file limit");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "cache_timeout=0,fd_cache=16", "m"), 0,
+	       "smallest values");
+	is_int(o.cache_timeout_s, 0, "cache_timeout=0: nothing kept");
+	is_int(o.fd_cache, 16, "fd_cache=16");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "fd_cache=15", "m"), -EINVAL,
+	       "fd_cache below 16");
+	ok(strstr(err, "fd_cache") != NULL, "names it: %s", err);
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "fd_cache=1048577", "m"), -EINVAL,
+	       "fd_cache above 1048576");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "cache_timeout=3601", "m"), -EINVAL,
+	       "cache_timeout above an hour");
+	ok(strstr(err, "cache_timeout") != NULL, "names it: %s", err);
+	opts_free(&o);
+}
+
 static void test_fstab_words(void)
 {
 	struct octofs_opts o;
@@ -325,6 +352,7 @@ int main(void)
 	test_private_files();
 	test_endpoint();
 	test_retry_and_stop();
+	test_scale_options();
 	test_fstab_words();
 	return tap_done();
 }
