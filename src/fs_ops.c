@@ -1260,8 +1260,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * handle; a handle on another file would lose what is written.
 	 * Make none.
 	 */
-	err = same_file(fd, &e.attr) ? open_handle(req, inode, fd, fi, true) :
-				       -EIO;
+	if (!same_file(fd, &e.attr)) {
+		err = -EIO;
+	} else {
+		/* The file we hold is the inode: no need to find it again. */
+		inode_fd_seed(ctx->inodes, inode, fd);
+		err = open_handle(req, inode, fd, fi, true);
+	}
 	if (err) {
 		inode_forget(ctx->inodes, inode, 1);
 		goto out_close;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fd_cache.h"
+#include "fdpath.h"
 #include "inode.h"
 #include "log.h"
 
@@ -641,6 +642,24 @@ int inode_stat(struct inode_table *t, struct octofs_inode *inode,
 		      -errno : 0;
 	inode_fd_put(t, inode);
 	return err;
+}
+
+void inode_fd_seed(struct inode_table *t, struct octofs_inode *inode,
+		   int open_fd)
+{
+	char path[FDPATH_MAX];
+	int fd;
+
+	if (inode == &t->root || inode->url_of)
+		return;
+	fd = fd_cache_get(t->fds, inode);
+	if (fd < 0) {
+		fd = open(fdpath(open_fd, path), O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			return;		/* found again when needed */
+		fd_cache_add(t->fds, inode, fd);
+	}
+	fd_cache_put(t->fds, inode);
 }
 
 void inode_fd_put(struct inode_table *t, struct octofs_inode *inode)

@@ -109,6 +109,14 @@ int inode_fd(struct inode_table *t, struct octofs_inode *inode);
 void inode_fd_put(struct inode_table *t, struct octofs_inode *inode);
 
 /*
+ * @open_fd is a descriptor of @inode's file (just created, say): cache
+ * an O_PATH descriptor of it unless one is cached already, so that the
+ * file is not looked for again (it may have lost its name meanwhile).
+ */
+void inode_fd_seed(struct inode_table *t, struct octofs_inode *inode,
+		   int open_fd);
+
+/*
  * The attributes of the real inode @inode: through its cached
  * descriptor, else by its name in its parent when that still holds it
  * (one system call, and no descriptor opened), else as inode_fd() finds

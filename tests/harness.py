@@ -3,12 +3,21 @@ suite (conftest.py) and the soak (soak_lib.py).  No pytest here."""
 import gzip
 import os
 import re
+import signal
 import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OCTOFS = os.environ.get("OCTOFS_BIN") or os.path.join(
     os.path.dirname(HERE), "src", "octofs")
+
+# A runner started in the background by a non-interactive shell (as
+# `make check &` is) ignores SIGINT, and so would every daemon it starts
+# (an ignored signal stays ignored across exec, and libfuse then leaves
+# it alone), so the tests that stop octofs with SIGINT would wait in
+# vain.  A handler of our own is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Under ASan and UBSan (contrib/check's sanitizer pass) the daemon runs a
 # few times slower and its memory figures mean nothing: OCTOFS_SANITIZED
