@@ -146,7 +146,8 @@ static void start_version(struct octofs *ctx, struct octofs_inode *inode,
 	if (fd < 0)
 		err = fd;
 	else
-		err = fresh ? state_mark_new_queued(fd) : state_mark_queued(fd);
+		err = fresh ? state_mark_new_queued(fd) :
+			      state_mark_queued(fd);
 	queue_job_unlock_state(job);
 	if (fd >= 0)
 		inode_fd_put(ctx->inodes, inode);
@@ -517,7 +518,8 @@ static int set_times(struct octofs_inode *inode, int fd,
 	if (fi)
 		res = futimens(fh_of(fi)->fd, tv);
 	else if (inode->type == S_IFLNK)
-		res = utimensat(fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		res = utimensat(fd, "", tv,
+				AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 	else
 		res = utimensat(AT_FDCWD, fdpath(fd, path), tv, 0);
 	return res ? -errno : 0;
@@ -1754,7 +1756,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fd = pin(req, inode);
 	if (fd < 0)
 		return;
-	err = setxattr(fdpath(fd, path), name, value, size, flags) ? -errno : 0;
+	err = setxattr(fdpath(fd, path), name, value, size, flags) ?
+		      -errno : 0;
 	unpin(req, inode);
 	reply_status(req, err);
 }
