@@ -130,7 +130,7 @@ static struct octofs_inode *find(struct inode_table *t, dev_t dev,
 		return &t->root;
 	inode = t->buckets[bucket_of(t, dev, ino, false)];
 	while (inode && (inode->dev != dev || inode->ino != ino ||
-			 inode->url_of))
+			 inode->url_of || inode->gone))
 		inode = inode->hash_next;
 	return inode;
 }
@@ -177,14 +177,15 @@ static void insert(struct inode_table *t, struct octofs_inode *inode)
 
 static void maybe_free_locked(struct inode_table *t,
 			      struct octofs_inode *inode);
-static void unhash(struct inode_table *t, struct octofs_inode *inode);
 
-void inode_unhash_gone(struct inode_table *t, struct octofs_inode *inode)
+/*
+ * Lookups pass a gone inode by (it stays hashed, so that freeing the
+ * table frees it too, should the kernel still hold it then).
+ */
+void inode_mark_gone(struct inode_table *t, struct octofs_inode *inode)
 {
-	if (inode == &t->root || inode->gone)
-		return;
-	unhash(t, inode);
-	inode->gone = true;
+	if (inode != &t->root)
+		inode->gone = true;
 }
 
 /*
@@ -300,7 +301,7 @@ void inode_gone(struct inode_table *t, dev_t dev, ino_t ino)
 	inode = find(t, dev, ino);
 	if (inode && inode != &t->root) {
 		fd_cache_forget(t->fds, inode);
-		inode_unhash_gone(t, inode);
+		inode_mark_gone(t, inode);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -431,8 +432,7 @@ static void maybe_free_locked(struct inode_table *t,
 		return;
 	target = inode->url_of;
 	dir = inode->parent;
-	if (inode->url_of || !inode->gone)
-		unhash(t, inode);
+	unhash(t, inode);
 	unlist(t, inode);
 	free_inode(t, inode);
 	if (target) {

@@ -58,7 +58,7 @@ struct octofs_inode {
 	bool dirty;		/* L modified since its upload was submitted */
 	unsigned char write_err;	/* L why writing its version failed */
 					/* (write_fail.h) */
-	bool gone;		/* T its file was deleted: out of the table */
+	bool gone;		/* T its file was deleted: lookups pass it */
 	unsigned char handle_len;	/* file handle; 0: none */
 	unsigned char handle_type;
 	unsigned char handle[INODE_HANDLE_MAX];

@@ -277,7 +277,7 @@ static int fd_at_depth(struct inode_table *t, struct octofs_inode *inode,
 		 * be taken for this one.
 		 */
 		pthread_mutex_lock(&t->lock);
-		inode_unhash_gone(t, inode);
+		inode_mark_gone(t, inode);
 		pthread_mutex_unlock(&t->lock);
 	}
 	if (fd < 0)

@@ -56,7 +56,7 @@ bool inode_handles_work(struct inode_table *t);
 /* inode_fd.c: keep the directory @name of another filesystem. */
 void inode_add_mount(struct inode_table *t, int dir_fd, const char *name,
 		     const struct stat *st);
-/* inode.c: take @inode out of the table for good; t->lock held. */
-void inode_unhash_gone(struct inode_table *t, struct octofs_inode *inode);
+/* inode.c: lookups never find @inode again; t->lock held. */
+void inode_mark_gone(struct inode_table *t, struct octofs_inode *inode);
 
 #endif

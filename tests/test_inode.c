@@ -311,8 +311,13 @@ static void test_gone(void)
 	   "the kernel holds it");
 	if (old)
 		inode_forget(t, old, 2);
-	if (again)
-		inode_forget(t, again, 1);
+	/*
+	 * One still held at the end (the kernel keeps nodes until it
+	 * forgets them, unmounting or not): freeing the table frees it,
+	 * which LeakSanitizer checks in the sanitizer build.
+	 */
+	fstatat(scratch_fd, "gone-b", &st, 0);
+	inode_gone(t, st.st_dev, st.st_ino);
 	inode_table_free(t);
 	unlinkat(scratch_fd, "gone-a", 0);
 	unlinkat(scratch_fd, "gone-b", 0);
