@@ -250,8 +250,16 @@ static int reopen(struct inode_table *t, struct octofs_inode *inode,
 	}
 	if (fd >= 0 && !same_inode(inode, fd)) {
 		close(fd);
-		return -ESTALE;		/* see make_inode() */
+		fd = -ESTALE;		/* see make_inode() */
 	}
+	/*
+	 * A directory just made again under a name the store gave the
+	 * number of one just removed was seen to be refused by handle
+	 * (the kernel's retry too); its name, unique for a directory,
+	 * still finds it, checked by its number.
+	 */
+	if (fd == -ESTALE && S_ISDIR(inode->type))
+		fd = open_by_name(t, inode, depth);
 	return fd;
 }
 
