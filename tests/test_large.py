@@ -1,6 +1,7 @@
 """A large file: streamed, identical bytes, bounded daemon memory."""
 import hashlib
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -20,8 +21,22 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def test_one_gib_file(server, mounts, tmp_path):
-    src = tmp_path / "big.bin"
+@pytest.fixture
+def big_files(tmp_path, server):
+    """Its three gibibytes (the source, the stored copy, the server's
+    object) go when the test ends, pass or fail: pytest keeps the last
+    three runs' directories."""
+    yield tmp_path / "big.bin"
+    for path in (tmp_path / "big.bin", tmp_path / "mnt0-store" / "big.bin"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(os.path.join(server.dir, "data"), ignore_errors=True)
+
+
+def test_one_gib_file(server, mounts, big_files):
+    src = big_files
     with open(src, "wb") as f:
         block = os.urandom(1 << 20)
         for i in range(GIB >> 20):
