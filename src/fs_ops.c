@@ -20,14 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "caller.h"
 #include "fdpath.h"
 #include "fs_ops.h"
 #include "ignore.h"
@@ -597,102 +596,6 @@ static struct octofs_inode *dir_of(fuse_req_t req, fuse_ino_t parent)
 	return dir;
 }
 
-/*
- * New nodes belong to the caller, as they would on the store itself.
- * While making one, this thread takes on the caller's filesystem ids
- * and groups, so the store also gives it the group of a set-group-ID
- * directory and checks the caller's permissions.  Linux keeps these
- * per thread, and the raw setgroups system call changes this thread's
- * only (glibc's setgroups() changes every thread's).  A daemon that is
- * not root cannot switch, and makes nodes as itself.
- */
-struct caller_ids {
-	gid_t *own_groups;	/* the daemon's, to return to; NULL: as self */
-	int n_own;
-};
-
-static int set_thread_groups(int n, const gid_t *groups)
-{
-	return syscall(SYS_setgroups, (size_t)n, groups) ? -errno : 0;
-}
-
-/* The daemon's own groups, to return to after making a node. */
-static int save_own_groups(struct caller_ids *ids)
-{
-	int n, err;
-
-	n = getgroups(0, NULL);
-	if (n < 0)
-		return -errno;
-	ids->own_groups = calloc(n ? n : 1, sizeof(*ids->own_groups));
-	if (!ids->own_groups)
-		return -ENOMEM;
-	ids->n_own = getgroups(n, ids->own_groups);
-	if (ids->n_own < 0) {
-		err = -errno;
-		free(ids->own_groups);
-		ids->own_groups = NULL;
-		return err;
-	}
-	return 0;
-}
-
-/* The caller's groups, read from /proc by libfuse, on this thread. */
-static int take_caller_groups(fuse_req_t req)
-{
-	gid_t *groups;
-	int n, got, err;
-
-	n = fuse_req_getgroups(req, 0, NULL);
-	if (n < 0)
-		return n;
-	groups = calloc(n ? n : 1, sizeof(*groups));
-	if (!groups)
-		return -ENOMEM;
-	got = fuse_req_getgroups(req, n, groups);
-	/* Groups gained between the two calls are left out. */
-	err = got < 0 ? got : set_thread_groups(got < n ? got : n, groups);
-	free(groups);
-	return err;
-}
-
-static int become_caller(fuse_req_t req, struct caller_ids *ids)
-{
-	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	int err;
-
-	ids->own_groups = NULL;
-	if (geteuid() != 0 || (fc->uid == 0 && fc->gid == getegid()))
-		return 0;
-	err = save_own_groups(ids);
-	if (err)
-		return err;
-	err = take_caller_groups(req);
-	if (err) {
-		free(ids->own_groups);
-		ids->own_groups = NULL;
-		return err;
-	}
-	setfsgid(fc->gid);
-	setfsuid(fc->uid);
-	return 0;
-}
-
-static void become_self(struct caller_ids *ids)
-{
-	int err;
-
-	if (!ids->own_groups)
-		return;
-	setfsuid(geteuid());
-	setfsgid(getegid());
-	err = set_thread_groups(ids->n_own, ids->own_groups);
-	if (err)
-		log_error("cannot restore the daemon's groups: %s",
-			  strerror(-err));
-	free(ids->own_groups);
-}
-
 /* mknod, mkdir and symlink: @link is the symlink's target. */
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev, const char *link)
@@ -706,7 +609,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	dir_fd = pin(req, dir);
 	if (dir_fd < 0)
 		return;
-	err = become_caller(req, &ids);
+	err = caller_become(req, &ids);
 	if (!err) {
 		if (link)
 			err = symlinkat(link, dir_fd, name);
@@ -715,7 +618,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		else
 			err = mknodat(dir_fd, name, mode, rdev);
 		err = err ? -errno : 0;
-		become_self(&ids);
+		caller_unbecome(&ids);
 	}
 	unpin(req, dir);
 	if (err)
@@ -1231,7 +1134,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	dir_fd = pin(req, dir);
 	if (dir_fd < 0)
 		return;
-	err = become_caller(req, &ids);
+	err = caller_become(req, &ids);
 	/*
 	 * Not O_DIRECT, as in op_open.  O_NOFOLLOW: the kernel creates
 	 * only after a lookup found nothing, so a symlink here was planted
@@ -1244,7 +1147,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 				     ~O_DIRECT) | O_NOFOLLOW, mode);
 		while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
 		err = fd < 0 ? -errno : 0;
-		become_self(&ids);
+		caller_unbecome(&ids);
 	}
 	unpin(req, dir);
 	if (err) {

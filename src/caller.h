@@ -1,0 +1,32 @@
+/*
+ * caller: making a node as the caller of a FUSE request.
+ *
+ * New nodes belong to the caller, as they would on the store itself.
+ * While making one, this thread takes on the caller's filesystem ids
+ * and groups, so the store also gives it the group of a set-group-ID
+ * directory and checks the caller's permissions.  Linux keeps these
+ * per thread, and the raw setgroups system call changes this thread's
+ * only (glibc's setgroups() changes every thread's).  A daemon that is
+ * not root cannot switch, and makes nodes as itself.
+ */
+#ifndef OCTOFS_CALLER_H
+#define OCTOFS_CALLER_H
+
+#include <sys/types.h>
+#include <fuse_lowlevel.h>
+
+struct caller_ids {
+	gid_t *own_groups;	/* the daemon's, to return to; NULL: as self */
+	int n_own;
+};
+
+/*
+ * Take on @req's caller's filesystem ids and groups on this thread;
+ * 0 (also when there is nothing to switch) or a negative errno, and
+ * then nothing was changed.
+ */
+int caller_become(fuse_req_t req, struct caller_ids *ids);
+/* Back to the daemon's own ids and groups after caller_become(). */
+void caller_unbecome(struct caller_ids *ids);
+
+#endif
