@@ -40,6 +40,7 @@
 #include "state.h"
 #include "url_files.h"
 #include "url_names.h"
+#include "versions.h"
 #include "write_fail.h"
 
 /* The largest write request we ask the kernel for (max_write). */
@@ -101,181 +102,6 @@ static int pin(fuse_req_t req, struct octofs_inode *inode)
 static void unpin(fuse_req_t req, struct octofs_inode *inode)
 {
 	inode_fd_put(ctx_of(req)->inodes, inode);
-}
-
-/*
- * Upload bookkeeping.  A regular file gets a job at its first
- * modification, is held while written, and is submitted when its last
- * writer is gone.  Ignored names are stored but never get a job.
- */
-static bool name_ignored(struct octofs *ctx, const char *name)
-{
-	return ignore_match(ctx->ignore, name);
-}
-
-/* Did the file show a sibling before this version (queued or later)? */
-static bool showed_sibling(int fd)
-{
-	enum state_status st = state_read_status(fd);
-
-	return st == STATE_QUEUED || st == STATE_UPLOADING || st == STATE_DONE;
-}
-
-/*
- * Start a new version: a held job and "queued" on disk.  A file @fresh
- * from an exclusive create has no earlier result to clear, and its
- * directory's listing changed anyway (the kernel saw the create).
- */
-static void start_version(struct octofs *ctx, struct octofs_inode *inode,
-			  const char *name, bool fresh)
-{
-	struct octofs_job *job;
-	bool listing;
-	int fd, err;
-
-	job = queue_hold(ctx->queue, inode->dev, inode->ino, inode, name);
-	if (!job) {
-		log_error("cannot queue %s: out of memory", name);
-		return;
-	}
-	fd = inode_fd(ctx->inodes, inode);
-	queue_job_lock_state(job);
-	listing = fd >= 0 && !fresh && ctx->opts->url_files &&
-		  !showed_sibling(fd);
-	if (fd < 0)
-		err = fd;
-	else
-		err = fresh ? state_mark_new_queued(fd) :
-			      state_mark_queued(fd);
-	queue_job_unlock_state(job);
-	if (fd >= 0)
-		inode_fd_put(ctx->inodes, inode);
-	if (err)
-		log_warn("cannot record state of %s: %s", name,
-			 strerror(-err));
-	queue_job_put(ctx->queue, job);
-	url_files_changed(ctx, inode->dev, inode->ino);
-	if (listing)
-		url_files_listings_changed(ctx);
-}
-
-static void mark_version(struct octofs *ctx, struct octofs_inode *inode,
-			 bool fresh)
-{
-	char *name;
-	bool was_dirty;
-
-	if (inode->type != S_IFREG)
-		return;
-	inode_lock(ctx->inodes, inode);
-	was_dirty = inode->dirty;
-	inode->dirty = true;
-	inode->write_err = 0;
-	inode_unlock(ctx->inodes, inode);
-	if (was_dirty)
-		return;
-	name = inode_name(ctx->inodes, inode);
-	if (!name) {
-		log_error("cannot queue a file: out of memory");
-		return;
-	}
-	if (!name_ignored(ctx, name))
-		start_version(ctx, inode, name, fresh);
-	free(name);
-}
-
-static void mark_modified(struct octofs *ctx, struct octofs_inode *inode)
-{
-	mark_version(ctx, inode, false);
-}
-
-/*
- * Let the job go to the workers, unless a write started a newer version
- * since the caller took the dirty flag: that version's writer is still
- * at work and submits it at its own last close.  Checked and released
- * under the inode's lock, which mark_version() takes to start a version.
- */
-static int release_job(struct octofs *ctx, struct octofs_inode *inode,
-		       const char *name, long owner)
-{
-	int err = 0;
-
-	inode_lock(ctx->inodes, inode);
-	if (!inode->dirty)
-		err = queue_submit(ctx->queue, inode->dev, inode->ino, name,
-				   owner);
-	inode_unlock(ctx->inodes, inode);
-	return err;
-}
-
-/*
- * Hand the file to the workers, creating its job if it has none yet;
- * @owner created, truncated or renamed it (0: none known).  A version
- * whose writing failed (@write_err, write_fail.h) is held back instead.
- */
-static void submit(struct octofs *ctx, struct octofs_inode *inode,
-		   const char *name, long owner, int write_err)
-{
-	struct stat st;
-	int fd;
-
-	if (name_ignored(ctx, name))
-		return;
-	/* Unlinked while open: nothing left to publish. */
-	fd = inode_fd(ctx->inodes, inode);
-	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH) || !st.st_nlink) {
-		if (fd >= 0)
-			inode_fd_put(ctx->inodes, inode);
-		queue_cancel(ctx->queue, inode->dev, inode->ino);
-		return;
-	}
-	if (write_err)
-		write_fail_version(ctx, inode->dev, inode->ino, fd, name,
-				   write_err);
-	inode_fd_put(ctx->inodes, inode);
-	if (write_err)
-		return;
-	if (release_job(ctx, inode, name, owner) == -ENOENT) {
-		start_version(ctx, inode, name, false);
-		release_job(ctx, inode, name, owner);
-	}
-}
-
-/*
- * If nobody writes to the file any more and it changed, upload it;
- * @owner as for submit().
- */
-static void submit_if_done(struct octofs *ctx, struct octofs_inode *inode,
-			   long owner)
-{
-	bool done;
-	char *name;
-	int write_err = 0;
-
-	inode_lock(ctx->inodes, inode);
-	done = !inode->writers && inode->dirty;
-	if (done) {
-		inode->dirty = false;
-		write_err = inode->write_err;
-	}
-	inode_unlock(ctx->inodes, inode);
-	if (!done)
-		return;
-	name = inode_name(ctx->inodes, inode);
-	if (!name) {
-		log_error("cannot upload a file: out of memory");
-		return;
-	}
-	submit(ctx, inode, name, owner, write_err);
-	free(name);
-}
-
-static void add_writer(struct octofs *ctx, struct octofs_inode *inode,
-		       int delta)
-{
-	inode_lock(ctx->inodes, inode);
-	inode->writers += delta;
-	inode_unlock(ctx->inodes, inode);
 }
 
 /*
@@ -478,7 +304,7 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 	char path[FDPATH_MAX];
 	int res;
 
-	mark_modified(ctx, inode);
+	version_modified(ctx, inode);
 	if (passthrough_kills_privs(ctx->passthrough)) {
 		res = kill_priv(req, fi ? fh_of(fi)->fd : fd);
 		if (res)
@@ -492,7 +318,7 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 	if (write_fail_lost(-res))
 		write_fail_note(ctx->inodes, inode, -res);
 	if (!fi)
-		submit_if_done(ctx, inode, 0);
+		version_submit_if_done(ctx, inode, 0);
 	return res;
 }
 
@@ -677,20 +503,6 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 		reply_entry_of(req, dir, name);
 }
 
-/*
- * The last name of a file is going away (unlink, or replaced by a
- * rename): its pending upload has nothing left to publish, and our
- * descriptor of it must not keep the store from freeing it.
- */
-static void cancel_if_last(struct octofs *ctx, const struct stat *st)
-{
-	if (S_ISDIR(st->st_mode) || st->st_nlink > 1)
-		return;
-	if (S_ISREG(st->st_mode))
-		queue_cancel(ctx->queue, st->st_dev, st->st_ino);
-	inode_gone(ctx->inodes, st->st_dev, st->st_ino);
-}
-
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct octofs *ctx = ctx_of(req);
@@ -715,7 +527,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_status(req, err);
 		return;
 	}
-	cancel_if_last(ctx, &st);
+	version_last_name_gone(ctx, &st);
 	url_files_changed(ctx, st.st_dev, st.st_ino);
 	fuse_reply_err(req, 0);
 }
@@ -736,30 +548,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /*
- * Ignored names never carry upload state: an upload still to come is
- * cancelled (vim renames the file it saved a moment ago to NAME~) and a
- * finished one's URL is forgotten; the object stays on the server.
- */
-static void renamed_to_ignored(struct octofs *ctx,
-			       struct octofs_inode *inode)
-{
-	int fd, err;
-
-	fd = inode_fd(ctx->inodes, inode);
-	if (fd < 0)
-		return;		/* gone already: nothing to clear */
-	err = queue_cancel_with(ctx->queue, inode->dev, inode->ino,
-				state_forget_fd, &fd);
-	inode_fd_put(ctx->inodes, inode);
-	if (err)
-		log_warn("cannot clear the upload state of a file renamed to "
-			 "an ignored name: %s", strerror(-err));
-}
-
-/*
- * After a rename: the file's job and inode learn the new name, and a
- * finished file renamed from an ignored name into a real one is
- * uploaded (how editors, rsync and browsers save).
+ * After a rename: the file's job and inode learn the new name
+ * (versions.h).
  */
 static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 		    const char *oldname, const char *newname, long owner)
@@ -770,25 +560,9 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 	if (do_lookup(ctx, newdir, newname, &e))
 		return;
 	inode = inode_get(ctx->inodes, e.ino);
-	if (inode->type == S_IFREG && name_ignored(ctx, newname) &&
-	    !name_ignored(ctx, oldname) && e.attr.st_nlink == 1) {
-		renamed_to_ignored(ctx, inode);
-	} else if (inode->type == S_IFREG) {
-		queue_rename(ctx->queue, inode->dev, inode->ino, newname);
-		if (name_ignored(ctx, oldname) && !name_ignored(ctx, newname)) {
-			/*
-			 * The writer's release may still be on its way (close
-			 * does not wait for it): queue now, so a reader of
-			 * the URL waits instead of finding none.
-			 */
-			start_version(ctx, inode, newname, false);
-			inode_lock(ctx->inodes, inode);
-			inode->dirty = true;
-			inode_unlock(ctx->inodes, inode);
-			/* Done with it once it starts another file. */
-			submit_if_done(ctx, inode, owner);
-		}
-	}
+	if (inode->type == S_IFREG)
+		version_renamed(ctx, inode, oldname, newname,
+				e.attr.st_nlink, owner);
 	inode_forget(ctx->inodes, inode, 1);
 }
 
@@ -827,7 +601,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (had_victim && !(flags & RENAME_EXCHANGE))
-		cancel_if_last(ctx, &victim);
+		version_last_name_gone(ctx, &victim);
 	renamed(ctx, newdir, name, newname, fuse_req_ctx(req)->pid);
 	if (flags & RENAME_EXCHANGE)
 		renamed(ctx, dir, newname, name, fuse_req_ctx(req)->pid);
@@ -985,7 +759,7 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	fh->fd = fd;
 	fh->backing_id = id;
 	if (fh->writer) {
-		add_writer(ctx, inode, 1);
+		version_add_writer(ctx, inode, 1);
 		/* What failed before is gone with the bytes it left. */
 		if (new_bytes)
 			write_fail_clear(ctx->inodes, inode);
@@ -1001,7 +775,7 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 		}
 	}
 	if (fh->writer && id > 0 && !new_bytes)
-		mark_modified(ctx, inode);
+		version_modified(ctx, inode);
 	fi->fh = (uintptr_t)fh;
 	return 0;
 }
@@ -1021,8 +795,8 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 	drop_backing(ctx, inode, fh->backing_id);
 	close(fh->fd);
 	if (fh->writer) {
-		add_writer(ctx, inode, -1);
-		submit_if_done(ctx, inode, fh->owner);
+		version_add_writer(ctx, inode, -1);
+		version_submit_if_done(ctx, inode, fh->owner);
 	}
 	inode_fd_put(ctx->inodes, inode);
 	free(fh);
@@ -1104,7 +878,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (fi->flags & O_TRUNC)
-		mark_modified(ctx, inode);
+		version_modified(ctx, inode);
 	fi->noflush = no_flush_for(ctx, inode, fd);
 	/* Not delivered (interrupted): the kernel never releases it. */
 	if (passthrough_reply_open(req, fi, fh_of(fi)->backing_id))
@@ -1177,7 +951,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out_close;
 	}
 	/* O_EXCL: this openat made the file, bare of attributes. */
-	mark_version(ctx, inode, fi->flags & O_EXCL);
+	version_mark(ctx, inode, fi->flags & O_EXCL);
 	fi->noflush = no_flush_for(ctx, inode, fd);
 	if (passthrough_reply_create(req, &e, fi, fh_of(fi)->backing_id)) {
 		close_handle(ctx, inode, fh_of(fi));
@@ -1214,7 +988,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	ssize_t res;
 
 	/* Before the bytes change, so an upload in flight is abandoned. */
-	mark_modified(ctx_of(req), ino_of(req, ino));
+	version_modified(ctx_of(req), ino_of(req, ino));
 	if (passthrough_kills_privs(ctx_of(req)->passthrough)) {
 		res = kill_priv(req, fh_of(fi)->fd);
 		if (res) {
@@ -1631,8 +1405,8 @@ static int set_own_xattr(struct octofs *ctx, struct octofs_inode *inode,
 	if (state_status_parse(value, size, &st) || st != STATE_QUEUED)
 		return -EINVAL;
 	/* A version like a write's, so a writer opening now holds it. */
-	mark_modified(ctx, inode);
-	submit_if_done(ctx, inode, 0);
+	version_modified(ctx, inode);
+	version_submit_if_done(ctx, inode, 0);
 	return 0;
 }
 
@@ -1716,7 +1490,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	mark_modified(ctx_of(req), ino_of(req, ino));
+	version_modified(ctx_of(req), ino_of(req, ino));
 	err = fallocate(fh_of(fi)->fd, mode, offset, length) ? errno : 0;
 	if (write_fail_lost(err))
 		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino), err);
@@ -1736,7 +1510,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	mark_modified(ctx_of(req), ino_of(req, ino_out));
+	version_modified(ctx_of(req), ino_of(req, ino_out));
 	res = copy_file_range(fh_of(fi_in)->fd, &off_in, fh_of(fi_out)->fd,
 			      &off_out, len, (unsigned int)flags);
 	err = res < 0 ? errno : 0;

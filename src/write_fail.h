@@ -2,9 +2,8 @@
  * write_fail: a version whose writing failed is never published.
  *
  * A version of a file lasts from its first write through the mount until
- * its last writer closes (fs_ops.c: mark_version, submit_if_done).  What
- * went wrong while writing it is kept in the inode (write_err, under its
- * lock): the errno of a write, fallocate, copy_file_range or truncate the
+ * its last writer closes (versions.c).  What went wrong while writing it
+ * is kept in the inode (write_err, under its lock): the errno of a write, fallocate, copy_file_range or truncate the
  * daemon served, or a WRITE_FAIL_* code.  The first one stays; a version
  * that starts, or a create or truncation that starts the bytes afresh,
  * clears it.  The last writer's close then holds such a version back as
