@@ -1,5 +1,6 @@
 /*
- * caller: making a node as the caller of a FUSE request (caller.h).
+ * caller: acting for the caller of a FUSE request (caller.h): making a
+ * node as the caller, and clearing the privilege bits its writes drop.
  */
 #include "config.h"
 
@@ -7,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "caller.h"
+#include "fdpath.h"
 #include "log.h"
 
 static int set_thread_groups(int n, const gid_t *groups)
@@ -93,4 +96,48 @@ void caller_unbecome(struct caller_ids *ids)
 		log_error("cannot restore the daemon's groups: %s",
 			  strerror(-err));
 	free(ids->own_groups);
+}
+
+/*
+ * Clearing set-user-ID and set-group-ID bits is ours where the kernel
+ * leaves it to us: open(O_TRUNC) truncates here, and with
+ * FUSE_HANDLE_KILLPRIV_V2 (passthrough_kills_privs()) so do writes and
+ * truncates.  The kernel would clear them for a caller without
+ * CAP_FSETID; we cannot see capabilities, only that callers other than
+ * root do not normally have it.  @fd may be an O_PATH descriptor.
+ */
+static bool caller_keeps_privs(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->uid == 0;
+}
+
+static mode_t without_privs(mode_t mode)
+{
+	mode &= ~S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~S_ISGID;
+	return mode;
+}
+
+int caller_kill_priv(fuse_req_t req, int fd)
+{
+	char path[FDPATH_MAX];
+	struct stat st;
+
+	if (caller_keeps_privs(req))
+		return 0;
+	if (fstat(fd, &st))
+		return -errno;
+	if (without_privs(st.st_mode) == st.st_mode)
+		return 0;
+	return chmod(fdpath(fd, path), without_privs(st.st_mode) & ~S_IFMT) ?
+		       -errno : 0;
+}
+
+bool caller_writes_kill_privs(fuse_req_t req, int fd)
+{
+	struct stat st;
+
+	return !caller_keeps_privs(req) &&
+	       (fstat(fd, &st) || without_privs(st.st_mode) != st.st_mode);
 }

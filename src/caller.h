@@ -1,5 +1,5 @@
 /*
- * caller: making a node as the caller of a FUSE request.
+ * caller: acting for the caller of a FUSE request.
  *
  * New nodes belong to the caller, as they would on the store itself.
  * While making one, this thread takes on the caller's filesystem ids
@@ -12,6 +12,7 @@
 #ifndef OCTOFS_CALLER_H
 #define OCTOFS_CALLER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <fuse_lowlevel.h>
 
@@ -28,5 +29,14 @@ struct caller_ids {
 int caller_become(fuse_req_t req, struct caller_ids *ids);
 /* Back to the daemon's own ids and groups after caller_become(). */
 void caller_unbecome(struct caller_ids *ids);
+
+/*
+ * Clear @fd's set-user-ID and set-group-ID bits as the kernel would for
+ * a write by @req's caller: not for root (see caller.c).  @fd may be an
+ * O_PATH descriptor.  0 or a negative errno.
+ */
+int caller_kill_priv(fuse_req_t req, int fd);
+/* Would a write by @req's caller have to clear privilege bits of @fd? */
+bool caller_writes_kill_privs(fuse_req_t req, int fd);
 
 #endif

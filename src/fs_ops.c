@@ -26,6 +26,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "caller.h"
 #include "fdpath.h"
 #include "fs_ops.h"
@@ -261,42 +262,6 @@ static int set_owner(int fd, const struct stat *attr, int to_set)
 	return 0;
 }
 
-/*
- * Clearing set-user-ID and set-group-ID bits is ours where the kernel
- * leaves it to us: open(O_TRUNC) truncates here, and with
- * FUSE_HANDLE_KILLPRIV_V2 (passthrough_kills_privs()) so do writes and
- * truncates.  The kernel would clear them for a caller without
- * CAP_FSETID; we cannot see capabilities, only that callers other than
- * root do not normally have it.  @fd may be an O_PATH descriptor.
- */
-static bool caller_keeps_privs(fuse_req_t req)
-{
-	return fuse_req_ctx(req)->uid == 0;
-}
-
-static mode_t without_privs(mode_t mode)
-{
-	mode &= ~S_ISUID;
-	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		mode &= ~S_ISGID;
-	return mode;
-}
-
-static int kill_priv(fuse_req_t req, int fd)
-{
-	char path[FDPATH_MAX];
-	struct stat st;
-
-	if (caller_keeps_privs(req))
-		return 0;
-	if (fstat(fd, &st))
-		return -errno;
-	if (without_privs(st.st_mode) == st.st_mode)
-		return 0;
-	return chmod(fdpath(fd, path), without_privs(st.st_mode) & ~S_IFMT) ?
-		       -errno : 0;
-}
-
 static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 		    struct fuse_file_info *fi, off_t size)
 {
@@ -306,7 +271,7 @@ static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 
 	version_modified(ctx, inode);
 	if (passthrough_kills_privs(ctx->passthrough)) {
-		res = kill_priv(req, fi ? fh_of(fi)->fd : fd);
+		res = caller_kill_priv(req, fi ? fh_of(fi)->fd : fd);
 		if (res)
 			return res;
 	}
@@ -614,99 +579,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
- * The kernel takes one backing file per inode, shared by every open file
- * that passes through, writers and readers alike: open it for both (the
- * kernel checked each caller's access already).  It keeps its own
- * reference, so our descriptor is closed at once.
- */
-static int new_backing(struct octofs *ctx, struct octofs_inode *inode)
-{
-	char path[FDPATH_MAX];
-	int path_fd, fd, id;
-
-	path_fd = inode_fd(ctx->inodes, inode);
-	if (path_fd < 0)
-		return path_fd;
-	fd = open(fdpath(path_fd, path), O_RDWR | O_CLOEXEC);
-	id = fd < 0 ? -errno : 0;
-	inode_fd_put(ctx->inodes, inode);
-	if (fd >= 0) {
-		id = passthrough_open(ctx->passthrough, fd);
-		close(fd);
-	}
-	/* The name would take the table's lock: the number will do. */
-	if (id < 0)
-		log_debug("cannot pass inode %lu through: %s",
-			  (unsigned long)inode->ino, strerror(-id));
-	return id;
-}
-
-/*
- * Open files.  Passthrough or not: the kernel serves every open file of
- * an inode the same way, so the first open decides while others are
- * open.  Passed through, the bytes never reach us, so a writer makes a
- * new version when it opens.  A writer that may leave the bytes as they
- * were (neither created nor truncated: touch, an append that fails)
- * goes through us where the choice is free, so that only a real write
- * makes a new version; so does one whose writes must clear the file's
- * set-user-ID or set-group-ID bit, which only we can do.  Returns the
- * backing file's id, or 0 for none.
- */
-static int pick_backing(struct octofs *ctx, struct octofs_inode *inode,
-			bool served_if_free)
-{
-	int id = 0, spare = 0;
-	bool free_choice;
-
-	inode_lock(ctx->inodes, inode);
-	free_choice = !inode->opens;
-	inode_unlock(ctx->inodes, inode);
-	/* Opened outside the lock; another open may have chosen since. */
-	if (free_choice && !served_if_free &&
-	    passthrough_enabled(ctx->passthrough))
-		spare = new_backing(ctx, inode);
-	inode_lock(ctx->inodes, inode);
-	if (inode->opens > 0) {
-		id = inode->backing_id;
-	} else if (!inode->opens && spare > 0) {
-		id = inode->backing_id = spare;
-		spare = 0;
-	}
-	if (id > 0)
-		inode->opens++;
-	else
-		inode->opens--;
-	inode_unlock(ctx->inodes, inode);
-	passthrough_close(ctx->passthrough, spare);
-	return id;
-}
-
-static void drop_backing(struct octofs *ctx, struct octofs_inode *inode,
-			 int id)
-{
-	int last = 0;
-
-	inode_lock(ctx->inodes, inode);
-	if (id <= 0) {
-		inode->opens++;
-	} else if (!--inode->opens) {
-		last = inode->backing_id;
-		inode->backing_id = 0;
-	}
-	inode_unlock(ctx->inodes, inode);
-	passthrough_close(ctx->passthrough, last);
-}
-
-/* Would a write by the caller have to clear privilege bits of @fd? */
-static bool writes_kill_privs(fuse_req_t req, int fd)
-{
-	struct stat st;
-
-	return !caller_keeps_privs(req) &&
-	       (fstat(fd, &st) || without_privs(st.st_mode) != st.st_mode);
-}
-
-/*
  * A writer opened while the store is close to full is served, so that
  * each of its writes' results is seen (write_fail.c).
  */
@@ -717,7 +589,13 @@ static bool store_low(struct octofs *ctx, int fd)
 }
 
 /*
- * @new_bytes: created or truncated, so a new version in any case.  An
+ * Open files.  Passed through (backing.h), the bytes never reach us, so
+ * a writer makes a new version when it opens.  A writer that may leave
+ * the bytes as they were (neither created nor truncated: touch, an
+ * append that fails) goes through us where the choice is free, so that
+ * only a real write makes a new version; so does one whose writes must
+ * clear the file's set-user-ID or set-group-ID bit, which only we can
+ * do.  @new_bytes: created or truncated, so a new version in any case.  An
  * open file keeps its inode's O_PATH descriptor pinned, so requests
  * that come without the open file find it (unlinked, too) at once.
  */
@@ -741,17 +619,17 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	/* O_RDONLY | O_TRUNC empties the file: a writer for the upload. */
 	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY ||
 		     (fi->flags & O_TRUNC);
-	kills = fh->writer && writes_kill_privs(req, fd);
-	id = pick_backing(ctx, inode, fh->writer &&
+	kills = fh->writer && caller_writes_kill_privs(req, fd);
+	id = backing_pick(ctx, inode, fh->writer &&
 			  (!new_bytes || kills || store_low(ctx, fd)));
 	/*
 	 * Passed through all the same (the file is open that way already):
 	 * its writes will not reach us, so clear the bits now.
 	 */
 	if (id > 0 && kills)
-		err = kill_priv(req, fd);
+		err = caller_kill_priv(req, fd);
 	if (err) {
-		drop_backing(ctx, inode, id);
+		backing_drop(ctx, inode, id);
 		inode_fd_put(ctx->inodes, inode);
 		free(fh);
 		return err;
@@ -792,7 +670,7 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 	if (fh->writer && fh->backing_id > 0 && inode->type == S_IFREG &&
 	    write_fail_store_full(fh->fd))
 		write_fail_note(ctx->inodes, inode, WRITE_FAIL_FULL);
-	drop_backing(ctx, inode, fh->backing_id);
+	backing_drop(ctx, inode, fh->backing_id);
 	close(fh->fd);
 	if (fh->writer) {
 		version_add_writer(ctx, inode, -1);
@@ -869,7 +747,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_status(req, err);
 		return;
 	}
-	err = (fi->flags & O_TRUNC) ? kill_priv(req, fd) : 0;
+	err = (fi->flags & O_TRUNC) ? caller_kill_priv(req, fd) : 0;
 	if (!err)
 		err = open_handle(req, inode, fd, fi, fi->flags & O_TRUNC);
 	if (err) {
@@ -990,7 +868,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	/* Before the bytes change, so an upload in flight is abandoned. */
 	version_modified(ctx_of(req), ino_of(req, ino));
 	if (passthrough_kills_privs(ctx_of(req)->passthrough)) {
-		res = kill_priv(req, fh_of(fi)->fd);
+		res = caller_kill_priv(req, fh_of(fi)->fd);
 		if (res) {
 			fuse_reply_err(req, (int)-res);
 			return;
