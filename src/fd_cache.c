@@ -25,8 +25,7 @@
 
 /*
  * lock guards everything here and every inode's fd, fd_slot, fd_pins
- * and fd_flags.  It is taken under the inode table's lock, never the
- * other way round, and nothing blocks under it but close().
+ * and fd_flags (C in the lock order, octofs.h).
  */
 struct fd_cache {
 	pthread_mutex_t lock;

@@ -1,109 +1,43 @@
 /*
- * fs_ops: FUSE low-level callbacks over the store.
+ * fs_ops: the FUSE low-level operations table, and the calls on names
+ * and attributes: lookup, getattr and setattr, making, linking,
+ * removing and renaming names, statfs, access.
  *
  * The shape follows libfuse's passthrough_hp example: each callback makes
- * the system call on the inode's O_PATH descriptor (or the open file's
- * descriptor), turns -1 into errno and replies.  On top of that, writes
- * mark the file modified and the last writer's release submits it for
- * upload (mark_modified, submit_if_done), and the .url names are handed
- * to url_files.c.  Open files whose bytes the kernel moves itself
- * (passthrough.c) are marked when they open for writing instead.  A
- * version whose writing failed is held back (write_fail.h).
+ * the system call on the inode's O_PATH descriptor, turns -1 into errno
+ * and replies.  Open files are fs_file.c's, directories fs_dir.c's,
+ * extended attributes xattrs.c's, and the NAME.url names url_files.c's;
+ * what makes a new version to upload is versions.c's.
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
-#include "backing.h"
 #include "caller.h"
 #include "fdpath.h"
+#include "fs_dir.h"
+#include "fs_file.h"
 #include "fs_ops.h"
-#include "ignore.h"
-#include "inode.h"
+#include "fs_req.h"
 #include "listing.h"
-#include "log.h"
-#include "octofs.h"
-#include "opts.h"
 #include "passthrough.h"
-#include "queue.h"
-#include "state.h"
 #include "url_files.h"
 #include "url_names.h"
 #include "versions.h"
+#include "xattrs.h"
 #include "write_fail.h"
 
 /* The largest write request we ask the kernel for (max_write). */
 #define MAX_WRITE_BYTES (1024 * 1024)
 #define MIN_WRITE_BYTES (128 * 1024)
 #define PIPE_MAX_PATH "/proc/sys/fs/pipe-max-size"
-
-/* An open regular file. */
-struct open_file {
-	int fd;
-	bool writer;		/* opened for writing: counted in writers */
-	long owner;		/* the thread that created or truncated */
-				/* it with this open; else 0 */
-	int backing_id;		/* > 0: the kernel passes it through */
-};
-
-/* An open directory: a window on its listing (listing.h). */
-struct dir_handle {
-	DIR *dp;
-	struct listing list;
-};
-
-static struct octofs *ctx_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-static struct octofs_inode *ino_of(fuse_req_t req, fuse_ino_t ino)
-{
-	return inode_get(ctx_of(req)->inodes, ino);
-}
-
-static struct open_file *fh_of(struct fuse_file_info *fi)
-{
-	return (struct open_file *)(uintptr_t)fi->fh;
-}
-
-/* Reply with an errno, or 0 as success for calls that have no data. */
-static void reply_status(fuse_req_t req, int err)
-{
-	fuse_reply_err(req, err < 0 ? -err : err);
-}
-
-/*
- * @inode's O_PATH descriptor for the length of one request (inode_fd());
- * when there is none, the request is answered with why and -1 returned.
- */
-static int pin(fuse_req_t req, struct octofs_inode *inode)
-{
-	int fd = inode_fd(ctx_of(req)->inodes, inode);
-
-	if (fd < 0) {
-		reply_status(req, fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void unpin(fuse_req_t req, struct octofs_inode *inode)
-{
-	inode_fd_put(ctx_of(req)->inodes, inode);
-}
 
 /*
  * Lookups.  Regular files report the largest write the mount takes as
@@ -119,8 +53,8 @@ static int stat_fd(struct octofs *ctx, int fd, struct stat *st)
 	return 0;
 }
 
-static int do_lookup(struct octofs *ctx, struct octofs_inode *dir,
-		     const char *name, struct fuse_entry_param *e)
+int fs_lookup(struct octofs *ctx, struct octofs_inode *dir,
+	      const char *name, struct fuse_entry_param *e)
 {
 	struct octofs_inode *inode;
 	int err;
@@ -137,16 +71,29 @@ static int do_lookup(struct octofs *ctx, struct octofs_inode *dir,
 	return 0;
 }
 
+/*
+ * Hand the kernel the entry @e, counted as one lookup of its inode: when
+ * the reply does not reach it (the request was interrupted), the kernel
+ * will never forget that lookup, so it is forgotten here.
+ */
+static void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
+{
+	struct octofs *ctx = fs_ctx(req);
+
+	if (fuse_reply_entry(req, e) && e->ino)
+		inode_forget(ctx->inodes, inode_get(ctx->inodes, e->ino), 1);
+}
+
 static void reply_entry_of(fuse_req_t req, struct octofs_inode *dir,
 			   const char *name)
 {
 	struct fuse_entry_param e;
-	int err = do_lookup(ctx_of(req), dir, name, &e);
+	int err = fs_lookup(fs_ctx(req), dir, name, &e);
 
 	if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(req, &e);
 }
 
 /*
@@ -173,8 +120,8 @@ static void reply_absent(fuse_req_t req, struct octofs *ctx)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *dir = ino_of(req, parent);
+	struct octofs *ctx = fs_ctx(req);
+	struct octofs_inode *dir = fs_inode(req, parent);
 	struct fuse_entry_param e;
 	int err;
 
@@ -182,27 +129,27 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	err = do_lookup(ctx, dir, name, &e);
+	err = fs_lookup(ctx, dir, name, &e);
 	if (err == -ENOENT)
 		err = url_files_lookup(ctx, dir, name, &e);
 	if (err == -ENOENT && may_cache_absence(name))
 		reply_absent(req, ctx);
 	else if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(req, &e);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	inode_forget(ctx_of(req)->inodes, ino_of(req, ino), nlookup);
+	inode_forget(fs_ctx(req)->inodes, fs_inode(req, ino), nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	struct octofs *ctx = ctx_of(req);
+	struct octofs *ctx = fs_ctx(req);
 	size_t i;
 
 	for (i = 0; i < count; i++)
@@ -215,22 +162,22 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *inode = ino_of(req, ino);
+	struct octofs *ctx = fs_ctx(req);
+	struct octofs_inode *inode = fs_inode(req, ino);
 	struct stat st;
 	int err;
 
 	if (inode->url_of) {
 		err = url_files_getattr(ctx, inode, fi != NULL, &st);
-	} else if (fi && fh_of(fi)) {
-		err = stat_fd(ctx, fh_of(fi)->fd, &st);
+	} else if (fs_file_fd(fi) >= 0) {
+		err = stat_fd(ctx, fs_file_fd(fi), &st);
 	} else {
 		err = inode_stat(ctx->inodes, inode, &st);
 		if (!err && S_ISREG(st.st_mode) && ctx->max_write)
 			st.st_blksize = ctx->max_write;
 	}
 	if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
 		fuse_reply_attr(req, &st, ctx->timeout_s);
 }
@@ -245,7 +192,7 @@ static int set_mode(int fd, struct fuse_file_info *fi, mode_t mode)
 	int res;
 
 	if (fi)
-		res = fchmod(fh_of(fi)->fd, mode);
+		res = fchmod(fs_file_fd(fi), mode);
 	else
 		res = chmod(fdpath(fd, path), mode);
 	return res ? -errno : 0;
@@ -265,18 +212,18 @@ static int set_owner(int fd, const struct stat *attr, int to_set)
 static int set_size(fuse_req_t req, struct octofs_inode *inode, int fd,
 		    struct fuse_file_info *fi, off_t size)
 {
-	struct octofs *ctx = ctx_of(req);
+	struct octofs *ctx = fs_ctx(req);
 	char path[FDPATH_MAX];
 	int res;
 
 	version_modified(ctx, inode);
 	if (passthrough_kills_privs(ctx->passthrough)) {
-		res = caller_kill_priv(req, fi ? fh_of(fi)->fd : fd);
+		res = caller_kill_priv(req, fi ? fs_file_fd(fi) : fd);
 		if (res)
 			return res;
 	}
 	if (fi)
-		res = ftruncate(fh_of(fi)->fd, size);
+		res = ftruncate(fs_file_fd(fi), size);
 	else
 		res = truncate(fdpath(fd, path), size);
 	res = res ? -errno : 0;
@@ -306,7 +253,7 @@ static int set_times(struct octofs_inode *inode, int fd,
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		tv[1] = attr->st_mtim;
 	if (fi)
-		res = futimens(fh_of(fi)->fd, tv);
+		res = futimens(fs_file_fd(fi), tv);
 	else if (inode->type == S_IFLNK)
 		res = utimensat(fd, "", tv,
 				AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
@@ -318,16 +265,16 @@ static int set_times(struct octofs_inode *inode, int fd,
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *inode = ino_of(req, ino);
+	struct octofs *ctx = fs_ctx(req);
+	struct octofs_inode *inode = fs_inode(req, ino);
 	int fd, err = 0;
 
 	if (inode->url_of) {
 		err = (to_set & FUSE_SET_ATTR_SIZE) ? -EACCES : -EPERM;
-		reply_status(req, url_files_check(ctx, inode, err));
+		fs_reply_status(req, url_files_check(ctx, inode, err));
 		return;
 	}
-	fd = pin(req, inode);
+	fd = fs_pin(req, inode);
 	if (fd < 0)
 		return;
 	if (to_set & FUSE_SET_ATTR_MODE)
@@ -340,16 +287,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			       FUSE_SET_ATTR_ATIME_NOW |
 			       FUSE_SET_ATTR_MTIME_NOW)))
 		err = set_times(inode, fd, fi, attr, to_set);
-	unpin(req, inode);
+	fs_unpin(req, inode);
 	if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
 		op_getattr(req, ino, fi);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct octofs_inode *inode = ino_of(req, ino);
+	struct octofs_inode *inode = fs_inode(req, ino);
 	char buf[PATH_MAX + 1];
 	ssize_t len;
 	int fd;
@@ -358,15 +305,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fd = pin(req, inode);
+	fd = fs_pin(req, inode);
 	if (fd < 0)
 		return;
 	len = readlinkat(fd, "", buf, sizeof(buf));
 	if (len < 0)
 		len = -errno;
-	unpin(req, inode);
+	fs_unpin(req, inode);
 	if (len < 0)
-		fuse_reply_err(req, (int)-len);
+		fs_reply_status(req, (int)len);
 	else if (len == sizeof(buf))
 		fuse_reply_err(req, ENAMETOOLONG);
 	else {
@@ -375,29 +322,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 }
 
-/* Refuse to create over a virtual name's parent being virtual. */
-static struct octofs_inode *dir_of(fuse_req_t req, fuse_ino_t parent)
-{
-	struct octofs_inode *dir = ino_of(req, parent);
-
-	if (dir->url_of) {
-		fuse_reply_err(req, ENOTDIR);
-		return NULL;
-	}
-	return dir;
-}
-
 /* mknod, mkdir and symlink: @link is the symlink's target. */
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev, const char *link)
 {
-	struct octofs_inode *dir = dir_of(req, parent);
+	struct octofs_inode *dir;
 	struct caller_ids ids;
 	int dir_fd, err;
 
-	if (!dir)
-		return;
-	dir_fd = pin(req, dir);
+	dir_fd = fs_pin_dir(req, parent, &dir);
 	if (dir_fd < 0)
 		return;
 	err = caller_become(req, &ids);
@@ -411,9 +344,9 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = err ? -errno : 0;
 		caller_unbecome(&ids);
 	}
-	unpin(req, dir);
+	fs_unpin(req, dir);
 	if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
 		reply_entry_of(req, dir, name);
 }
@@ -439,57 +372,50 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 		    const char *name)
 {
-	struct octofs_inode *inode = ino_of(req, ino);
-	struct octofs_inode *dir = dir_of(req, parent);
+	struct octofs_inode *inode = fs_inode(req, ino);
+	struct octofs_inode *dir;
 	char path[FDPATH_MAX];
 	int fd, dir_fd, err;
 
-	if (!dir)
+	dir_fd = fs_pin_dir(req, parent, &dir);
+	if (dir_fd < 0)
 		return;
-	if (inode->url_of) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	fd = pin(req, inode);
-	if (fd < 0)
-		return;
-	dir_fd = pin(req, dir);
-	if (dir_fd < 0) {
-		unpin(req, inode);
+	fd = inode->url_of ? -EPERM : inode_fd(fs_ctx(req)->inodes, inode);
+	if (fd < 0) {
+		fs_unpin(req, dir);
+		fs_reply_status(req, fd);
 		return;
 	}
 	err = linkat(AT_FDCWD, fdpath(fd, path), dir_fd, name,
 		     AT_SYMLINK_FOLLOW) ? -errno : 0;
-	unpin(req, dir);
-	unpin(req, inode);
+	fs_unpin(req, dir);
+	fs_unpin(req, inode);
 	if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
 		reply_entry_of(req, dir, name);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *dir = dir_of(req, parent);
+	struct octofs *ctx = fs_ctx(req);
+	struct octofs_inode *dir;
 	struct stat st;
 	int dir_fd, err;
 
-	if (!dir)
-		return;
-	dir_fd = pin(req, dir);
+	dir_fd = fs_pin_dir(req, parent, &dir);
 	if (dir_fd < 0)
 		return;
 	err = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 	if (!err && unlinkat(dir_fd, name, 0))
 		err = -errno;
-	unpin(req, dir);
+	fs_unpin(req, dir);
 	if (err == -ENOENT) {
-		reply_status(req, url_files_unlink(ctx, dir, name));
+		fs_reply_status(req, url_files_unlink(ctx, dir, name));
 		return;
 	}
 	if (err) {
-		reply_status(req, err);
+		fs_reply_status(req, err);
 		return;
 	}
 	version_last_name_gone(ctx, &st);
@@ -499,17 +425,15 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct octofs_inode *dir = dir_of(req, parent);
+	struct octofs_inode *dir;
 	int dir_fd, err;
 
-	if (!dir)
-		return;
-	dir_fd = pin(req, dir);
+	dir_fd = fs_pin_dir(req, parent, &dir);
 	if (dir_fd < 0)
 		return;
 	err = unlinkat(dir_fd, name, AT_REMOVEDIR) ? -errno : 0;
-	unpin(req, dir);
-	reply_status(req, err);
+	fs_unpin(req, dir);
+	fs_reply_status(req, err);
 }
 
 /*
@@ -522,7 +446,7 @@ static void renamed(struct octofs *ctx, struct octofs_inode *newdir,
 	struct fuse_entry_param e;
 	struct octofs_inode *inode;
 
-	if (do_lookup(ctx, newdir, newname, &e))
+	if (fs_lookup(ctx, newdir, newname, &e))
 		return;
 	inode = inode_get(ctx->inodes, e.ino);
 	if (inode->type == S_IFREG)
@@ -535,34 +459,28 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *dir = dir_of(req, parent);
-	struct octofs_inode *newdir;
+	struct octofs *ctx = fs_ctx(req);
+	struct octofs_inode *dir, *newdir;
 	struct stat moved, victim;
 	bool had_moved, had_victim;
 	int dir_fd, newdir_fd, err;
 
-	if (!dir)
-		return;
-	newdir = dir_of(req, newparent);
-	if (!newdir)
-		return;
-	dir_fd = pin(req, dir);
+	dir_fd = fs_pin_dir(req, parent, &dir);
 	if (dir_fd < 0)
 		return;
-	newdir_fd = pin(req, newdir);
+	newdir_fd = fs_pin_dir(req, newparent, &newdir);
 	if (newdir_fd < 0) {
-		unpin(req, dir);
+		fs_unpin(req, dir);
 		return;
 	}
 	had_moved = !fstatat(dir_fd, name, &moved, AT_SYMLINK_NOFOLLOW);
 	had_victim = !fstatat(newdir_fd, newname, &victim,
 			      AT_SYMLINK_NOFOLLOW);
 	err = renameat2(dir_fd, name, newdir_fd, newname, flags) ? -errno : 0;
-	unpin(req, newdir);
-	unpin(req, dir);
+	fs_unpin(req, newdir);
+	fs_unpin(req, dir);
 	if (err) {
-		reply_status(req, err);
+		fs_reply_status(req, err);
 		return;
 	}
 	if (had_victim && !(flags & RENAME_EXCHANGE))
@@ -578,843 +496,42 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, 0);
 }
 
-/*
- * A writer opened while the store is close to full is served, so that
- * each of its writes' results is seen (write_fail.c).
- */
-static bool store_low(struct octofs *ctx, int fd)
-{
-	return passthrough_enabled(ctx->passthrough) &&
-	       write_fail_store_low(fd);
-}
-
-/*
- * Open files.  Passed through (backing.h), the bytes never reach us, so
- * a writer makes a new version when it opens.  A writer that may leave
- * the bytes as they were (neither created nor truncated: touch, an
- * append that fails) goes through us where the choice is free, so that
- * only a real write makes a new version; so does one whose writes must
- * clear the file's set-user-ID or set-group-ID bit, which only we can
- * do.  @new_bytes: created or truncated, so a new version in any case.  An
- * open file keeps its inode's O_PATH descriptor pinned, so requests
- * that come without the open file find it (unlinked, too) at once.
- */
-static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
-		       struct fuse_file_info *fi, bool new_bytes)
-{
-	struct octofs *ctx = ctx_of(req);
-	struct open_file *fh;
-	bool kills;
-	int id, err;
-
-	err = inode_fd(ctx->inodes, inode);
-	if (err < 0)
-		return err;
-	fh = calloc(1, sizeof(*fh));
-	if (!fh) {
-		inode_fd_put(ctx->inodes, inode);
-		return -ENOMEM;
-	}
-	err = 0;
-	/* O_RDONLY | O_TRUNC empties the file: a writer for the upload. */
-	fh->writer = (fi->flags & O_ACCMODE) != O_RDONLY ||
-		     (fi->flags & O_TRUNC);
-	kills = fh->writer && caller_writes_kill_privs(req, fd);
-	id = backing_pick(ctx, inode, fh->writer &&
-			  (!new_bytes || kills || store_low(ctx, fd)));
-	/*
-	 * Passed through all the same (the file is open that way already):
-	 * its writes will not reach us, so clear the bits now.
-	 */
-	if (id > 0 && kills)
-		err = caller_kill_priv(req, fd);
-	if (err) {
-		backing_drop(ctx, inode, id);
-		inode_fd_put(ctx->inodes, inode);
-		free(fh);
-		return err;
-	}
-	fh->fd = fd;
-	fh->backing_id = id;
-	if (fh->writer) {
-		version_add_writer(ctx, inode, 1);
-		/* What failed before is gone with the bytes it left. */
-		if (new_bytes)
-			write_fail_clear(ctx->inodes, inode);
-		/*
-		 * Starting a file afresh, as cp and rsync do, is moving on
-		 * from the one before; a writer that appends or rewrites in
-		 * place (a log, a second pass) leaves its rest as it is.
-		 */
-		if (inode->type == S_IFREG && new_bytes) {
-			fh->owner = fuse_req_ctx(req)->pid;
-			queue_writer_opened(ctx->queue, fh->owner,
-					    inode->dev, inode->ino);
-		}
-	}
-	if (fh->writer && id > 0 && !new_bytes)
-		version_modified(ctx, inode);
-	fi->fh = (uintptr_t)fh;
-	return 0;
-}
-
-/*
- * The end of an open file: its last writer's close submits the upload.
- * A passed-through writer's writes never reached us: a full store is
- * what tells that one of them may have failed (write_fail.c).  Judged
- * while it still counts as a writer, so it is this version's.
- */
-static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
-			 struct open_file *fh)
-{
-	if (fh->writer && fh->backing_id > 0 && inode->type == S_IFREG &&
-	    write_fail_store_full(fh->fd))
-		write_fail_note(ctx->inodes, inode, WRITE_FAIL_FULL);
-	backing_drop(ctx, inode, fh->backing_id);
-	close(fh->fd);
-	if (fh->writer) {
-		version_add_writer(ctx, inode, -1);
-		version_submit_if_done(ctx, inode, fh->owner);
-	}
-	inode_fd_put(ctx->inodes, inode);
-	free(fh);
-}
-
-/*
- * Can close() on @fd's filesystem report anything?  These have no flush
- * of their own, so their close() reports no error (a failed write shows
- * at the write, fsync or msync): a flush request would cost every
- * close() a round trip for nothing.  Others (NFS, CIFS, FUSE) may report
- * a failed write-back at close, which op_flush passes on.
- */
-static bool close_is_quiet(int fd)
-{
-	static const unsigned long quiet[] = {
-		EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
-		TMPFS_MAGIC,
-	};
-	struct statfs sf;
-	size_t i;
-
-	if (fstatfs(fd, &sf))
-		return false;
-	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
-		if ((unsigned long)sf.f_type == quiet[i])
-			return true;
-	return false;
-}
-
-/*
- * FOPEN_NOFLUSH for a file opened as @fd: the store's root was asked
- * once; a file on another filesystem mounted inside the store is asked
- * for itself.
- */
-static bool no_flush_for(struct octofs *ctx, struct octofs_inode *inode,
-			 int fd)
-{
-	if (inode->dev == inode_get(ctx->inodes, FUSE_ROOT_ID)->dev)
-		return ctx->close_quiet;
-	return close_is_quiet(fd);
-}
-
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *inode = ino_of(req, ino);
-	char path[FDPATH_MAX];
-	int path_fd, fd, err;
-
-	if (inode->url_of) {
-		url_files_open(req, ctx, inode, fi);
-		return;
-	}
-	/*
-	 * Not O_DIRECT: the kernel sends such I/O to us uncached already,
-	 * and the data we write follows a request header, so it is not
-	 * aligned as the store's O_DIRECT would demand.
-	 */
-	path_fd = pin(req, inode);
-	if (path_fd < 0)
-		return;
-	do
-		fd = open(fdpath(path_fd, path),
-			  (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
-					 O_NOFOLLOW | O_DIRECT)) | O_CLOEXEC);
-	while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
-	err = fd < 0 ? -errno : 0;
-	unpin(req, inode);
-	if (err) {
-		reply_status(req, err);
-		return;
-	}
-	err = (fi->flags & O_TRUNC) ? caller_kill_priv(req, fd) : 0;
-	if (!err)
-		err = open_handle(req, inode, fd, fi, fi->flags & O_TRUNC);
-	if (err) {
-		close(fd);
-		reply_status(req, err);
-		return;
-	}
-	if (fi->flags & O_TRUNC)
-		version_modified(ctx, inode);
-	fi->noflush = no_flush_for(ctx, inode, fd);
-	/* Not delivered (interrupted): the kernel never releases it. */
-	if (passthrough_reply_open(req, fi, fh_of(fi)->backing_id))
-		close_handle(ctx, inode, fh_of(fi));
-}
-
-/* Is @fd the regular file @st describes? */
-static bool same_file(int fd, const struct stat *st)
-{
-	struct stat fd_st;
-
-	return S_ISREG(st->st_mode) && !fstat(fd, &fd_st) &&
-	       fd_st.st_dev == st->st_dev && fd_st.st_ino == st->st_ino;
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
-{
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *dir = dir_of(req, parent), *inode;
-	struct fuse_entry_param e;
-	struct caller_ids ids;
-	int dir_fd, fd = -1, err;
-
-	if (!dir)
-		return;
-	dir_fd = pin(req, dir);
-	if (dir_fd < 0)
-		return;
-	err = caller_become(req, &ids);
-	/*
-	 * Not O_DIRECT, as in op_open.  O_NOFOLLOW: the kernel creates
-	 * only after a lookup found nothing, so a symlink here was planted
-	 * in the store since; its target is not ours to create or open.
-	 */
-	if (!err) {
-		do
-			fd = openat(dir_fd, name,
-				    ((fi->flags | O_CREAT | O_CLOEXEC) &
-				     ~O_DIRECT) | O_NOFOLLOW, mode);
-		while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
-		err = fd < 0 ? -errno : 0;
-		caller_unbecome(&ids);
-	}
-	unpin(req, dir);
-	if (err) {
-		reply_status(req, err);
-		return;
-	}
-	err = do_lookup(ctx, dir, name, &e);
-	if (err)
-		goto out_close;
-	inode = inode_get(ctx->inodes, e.ino);
-	/*
-	 * The name may have been replaced in the store since the openat (by
-	 * a symlink, say, or another file).  The kernel fails a create whose
-	 * entry is not a regular file with EIO and never releases its
-	 * handle; a handle on another file would lose what is written.
-	 * Make none.
-	 */
-	if (!same_file(fd, &e.attr)) {
-		err = -EIO;
-	} else {
-		/* The file we hold is the inode: no need to find it again. */
-		inode_fd_seed(ctx->inodes, inode, fd);
-		err = open_handle(req, inode, fd, fi, true);
-	}
-	if (err) {
-		inode_forget(ctx->inodes, inode, 1);
-		goto out_close;
-	}
-	/* O_EXCL: this openat made the file, bare of attributes. */
-	version_mark(ctx, inode, fi->flags & O_EXCL);
-	fi->noflush = no_flush_for(ctx, inode, fd);
-	if (passthrough_reply_create(req, &e, fi, fh_of(fi)->backing_id)) {
-		close_handle(ctx, inode, fh_of(fi));
-		inode_forget(ctx->inodes, inode, 1);
-	}
-	return;
-
-out_close:
-	close(fd);
-	reply_status(req, err);
-}
-
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct octofs_inode *inode = ino_of(req, ino);
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-
-	if (inode->url_of) {
-		url_files_read(req, ctx_of(req), inode, size, off);
-		return;
-	}
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fh_of(fi)->fd;
-	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-}
-
-static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_bufvec *in_buf, off_t off,
-			 struct fuse_file_info *fi)
-{
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
-	ssize_t res;
-
-	/* Before the bytes change, so an upload in flight is abandoned. */
-	version_modified(ctx_of(req), ino_of(req, ino));
-	if (passthrough_kills_privs(ctx_of(req)->passthrough)) {
-		res = caller_kill_priv(req, fh_of(fi)->fd);
-		if (res) {
-			fuse_reply_err(req, (int)-res);
-			return;
-		}
-	}
-	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = fh_of(fi)->fd;
-	out.buf[0].pos = off;
-	res = fuse_buf_copy(&out, in_buf, 0);
-	/* Any failed write: the version lacks what its program wrote. */
-	if (res < 0)
-		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino),
-				(int)-res);
-	else if ((size_t)res < out.buf[0].size)
-		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino),
-				WRITE_FAIL_SHORT);
-	if (res < 0)
-		fuse_reply_err(req, (int)-res);
-	else
-		fuse_reply_write(req, (size_t)res);
-}
-
-static void op_flush(fuse_req_t req, fuse_ino_t ino,
-		     struct fuse_file_info *fi)
-{
-	int fd;
-
-	if (!fi->fh) {
-		fuse_reply_err(req, 0);
-		return;
-	}
-	/* close() of a duplicate reports errors the store defers to close */
-	fd = dup(fh_of(fi)->fd);
-	reply_status(req, (fd < 0 || close(fd)) ? -errno : 0);
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	struct open_file *fh = fh_of(fi);
-
-	if (fh)
-		close_handle(ctx_of(req), ino_of(req, ino), fh);
-	fuse_reply_err(req, 0);
-}
-
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
-{
-	int fd = fh_of(fi) ? fh_of(fi)->fd : -1;
-	int res;
-
-	if (fd < 0) {
-		fuse_reply_err(req, 0);
-		return;
-	}
-	res = datasync ? fdatasync(fd) : fsync(fd);
-	reply_status(req, res ? -errno : 0);
-}
-
-/* Directories. */
-static void dir_handle_free(struct dir_handle *d)
-{
-	if (!d)
-		return;
-	listing_clear(&d->list);
-	if (d->dp)
-		closedir(d->dp);
-	free(d);
-}
-
-/* A directory stream of @inode; NULL with errno set on failure. */
-static DIR *open_dir(struct octofs *ctx, struct octofs_inode *inode)
-{
-	int path_fd, fd, err;
-	DIR *dp = NULL;
-
-	path_fd = inode_fd(ctx->inodes, inode);
-	if (path_fd < 0) {
-		errno = -path_fd;
-		return NULL;
-	}
-	do
-		fd = openat(path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	while (fd < 0 && inode_fd_relieve(ctx->inodes, errno));
-	err = fd < 0 ? errno : 0;
-	inode_fd_put(ctx->inodes, inode);
-	if (fd >= 0) {
-		dp = fdopendir(fd);
-		err = dp ? 0 : errno;
-		if (!dp)
-			close(fd);
-	}
-	errno = err;
-	return dp;
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	struct octofs_inode *inode = ino_of(req, ino);
-	struct dir_handle *d;
-
-	if (inode->url_of) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	d->dp = open_dir(ctx_of(req), inode);
-	if (!d->dp) {
-		fuse_reply_err(req, errno);
-		dir_handle_free(d);
-		return;
-	}
-	fi->fh = (uintptr_t)d;
-	/*
-	 * The kernel keeps the listing: it drops it itself when the
-	 * directory changes through the mount or its mtime moves (attribute
-	 * timeout), and url_files_listings_changed() when a sibling comes or
-	 * goes without either.
-	 */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	inode_dir_listed(ctx_of(req)->inodes, inode);
-	/* Not delivered (interrupted): the kernel never releases it. */
-	if (fuse_reply_open(req, fi))
-		dir_handle_free(d);
-}
-
-/*
- * The entries from @off on, up to the end of the window's chunk: the
- * next request, at the offset of the last entry the kernel took, then
- * finds its chunk still loaded or starts the next one.
- */
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi)
-{
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	char name[NAME_MAX + 1];
-	struct stat st = { 0 };
-	size_t used = 0, ent_size, i;
-	off_t next;
-	char *buf;
-	int err;
-
-	err = listing_at(&d->list, ctx_of(req), ino_of(req, ino), d->dp, off,
-			 &i);
-	if (err) {
-		reply_status(req, err);
-		return;
-	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (; i < listing_count(&d->list); i++) {
-		listing_stat(&d->list, i, &st);
-		next = listing_next_off(&d->list, i);
-		ent_size = fuse_add_direntry(req, buf + used, size - used,
-					     listing_name(&d->list, i, name),
-					     &st, next);
-		if (ent_size > size - used)
-			break;
-		used += ent_size;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
-{
-	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
-{
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	int fd = dirfd(d->dp);
-	int res = datasync ? fdatasync(fd) : fsync(fd);
-
-	reply_status(req, res ? -errno : 0);
-}
-
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct octofs_inode *inode = ino_of(req, ino);
+	struct octofs_inode *inode = fs_inode(req, ino);
 	struct statvfs sv;
 	int fd, err;
 
 	if (inode->url_of)
 		inode = inode->url_of;
-	fd = pin(req, inode);
+	fd = fs_pin(req, inode);
 	if (fd < 0)
 		return;
 	err = fstatvfs(fd, &sv) ? -errno : 0;
-	unpin(req, inode);
+	fs_unpin(req, inode);
 	if (err)
-		reply_status(req, err);
+		fs_reply_status(req, err);
 	else
 		fuse_reply_statfs(req, &sv);
 }
 
-/*
- * Extended attributes: user.octofs.* are ours, the rest pass through,
- * except those the mount does not carry.  The kernel enforces no POSIX
- * ACL on this mount (none is asked for) and takes no SELinux label from
- * a FUSE server, so the store's would only mislead: they answer "not
- * supported", as on a filesystem without them.  That answer also lets
- * ls -l stop asking after the first file.
- */
-static bool foreign_xattr(const char *name)
-{
-	return !strcmp(name, "security.selinux") ||
-	       !strcmp(name, "system.posix_acl_access") ||
-	       !strcmp(name, "system.posix_acl_default");
-}
-
-/* Drop the foreign names from a listxattr list; the new length. */
-static size_t drop_foreign(char *list, size_t len)
-{
-	size_t in = 0, out = 0, n;
-
-	while (in < len) {
-		n = strnlen(list + in, len - in);
-		n += n < len - in;	/* its NUL, when there is one */
-		if (!foreign_xattr(list + in)) {
-			memmove(list + out, list + in, n);
-			out += n;
-		}
-		in += n;
-	}
-	return out;
-}
-
-static void reply_value(fuse_req_t req, const char *value, size_t len,
-			size_t size)
-{
-	if (!size)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, value, len);
-}
-
-/* "SENT/TOTAL" bytes of the upload in progress; ENODATA otherwise. */
-static void reply_progress(fuse_req_t req, struct octofs *ctx,
-			   struct octofs_inode *inode, size_t size)
-{
-	int64_t sent, total;
-	char value[48];
-
-	if (queue_progress(ctx->queue, inode->dev, inode->ino, &sent,
-			   &total)) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	snprintf(value, sizeof(value), "%lld/%lld", (long long)sent,
-		 (long long)total);
-	reply_value(req, value, strlen(value), size);
-}
-
-/*
- * user.octofs.stats on the mount's root: what the queue holds now, and
- * what finished since the mount ("is it done yet?" for scripts).
- */
-static void reply_stats(fuse_req_t req, struct octofs *ctx, size_t size)
-{
-	struct queue_counts c;
-	char value[192];
-
-	queue_counts(ctx->queue, &c);
-	snprintf(value, sizeof(value), "queued=%lu uploading=%lu done=%lu "
-		 "failed=%lu sent_bytes=%lld total_bytes=%lld", c.queued,
-		 c.uploading, c.done, c.failed, (long long)c.sent_bytes,
-		 (long long)c.total_bytes);
-	reply_value(req, value, strlen(value), size);
-}
-
-/* Status and other attributes of a file with a pending job. */
-static bool pending_xattr(fuse_req_t req, struct octofs *ctx,
-			  struct octofs_inode *inode, const char *name,
-			  size_t size)
-{
-	enum job_state js;
-	const char *value;
-
-	if (queue_state(ctx->queue, inode->dev, inode->ino, &js))
-		return false;
-	if (!strcmp(name, STATE_PROGRESS)) {
-		reply_progress(req, ctx, inode, size);
-		return true;
-	}
-	if (strcmp(name, STATE_STATUS)) {
-		fuse_reply_err(req, ENODATA);
-		return true;
-	}
-	value = state_status_name(js == JOB_UPLOADING ? STATE_UPLOADING :
-					STATE_QUEUED);
-	reply_value(req, value, strlen(value), size);
-	return true;
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
-{
-	struct octofs *ctx = ctx_of(req);
-	struct octofs_inode *inode = ino_of(req, ino);
-	char *value = NULL;
-	ssize_t len;
-
-	if (foreign_xattr(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	if (inode->url_of) {
-		reply_status(req, url_files_check(ctx, inode, -ENODATA));
-		return;
-	}
-	if (!strcmp(name, STATE_URL) && inode->type == S_IFREG) {
-		url_files_getxattr(req, ctx, inode, size);
-		return;
-	}
-	if (!strcmp(name, STATE_STATS) && ino == FUSE_ROOT_ID) {
-		reply_stats(req, ctx, size);
-		return;
-	}
-	if (state_is_own_attr(name) &&
-	    pending_xattr(req, ctx, inode, name, size))
-		return;
-	if (size) {
-		value = malloc(size);
-		if (!value) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
-	len = inode_fd(ctx->inodes, inode);
-	if (len >= 0) {
-		int fd = (int)len;
-
-		len = state_get(fd, name, value, size);
-		inode_fd_put(ctx->inodes, inode);
-	}
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else if (size)
-		fuse_reply_buf(req, value, (size_t)len);
-	else
-		fuse_reply_xattr(req, (size_t)len);
-	free(value);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct octofs_inode *inode = ino_of(req, ino);
-	char path[FDPATH_MAX];
-	char *list;
-	ssize_t len;
-	int err;
-
-	if (inode->url_of) {
-		err = url_files_check(ctx_of(req), inode, 0);
-		if (err)
-			reply_status(req, err);
-		else
-			reply_value(req, "", 0, size);
-		return;
-	}
-	/* The whole list (never more than XATTR_LIST_MAX), then filtered,
-	 * so the length asked for first is the length given after. */
-	list = malloc(XATTR_LIST_MAX);
-	if (!list) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	len = inode_fd(ctx_of(req)->inodes, inode);
-	if (len >= 0) {
-		int fd = (int)len;
-
-		len = listxattr(fdpath(fd, path), list, XATTR_LIST_MAX);
-		if (len < 0)
-			len = -errno;
-		unpin(req, inode);
-	}
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else
-		reply_value(req, list, drop_foreign(list, (size_t)len), size);
-	free(list);
-}
-
-/*
- * Writing "queued" to user.octofs.status retries the upload; nothing
- * else of ours is writable.
- */
-static int set_own_xattr(struct octofs *ctx, struct octofs_inode *inode,
-			 const char *name, const char *value, size_t size)
-{
-	enum state_status st;
-
-	if (strcmp(name, STATE_STATUS) || inode->type != S_IFREG)
-		return -EPERM;
-	if (state_status_parse(value, size, &st) || st != STATE_QUEUED)
-		return -EINVAL;
-	/* A version like a write's, so a writer opening now holds it. */
-	version_modified(ctx, inode);
-	version_submit_if_done(ctx, inode, 0);
-	return 0;
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
-{
-	struct octofs_inode *inode = ino_of(req, ino);
-	char path[FDPATH_MAX];
-	int fd, err;
-
-	if (inode->url_of) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (state_is_own_attr(name)) {
-		reply_status(req, set_own_xattr(ctx_of(req), inode, name,
-						value, size));
-		return;
-	}
-	if (foreign_xattr(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	fd = pin(req, inode);
-	if (fd < 0)
-		return;
-	err = setxattr(fdpath(fd, path), name, value, size, flags) ?
-		      -errno : 0;
-	unpin(req, inode);
-	reply_status(req, err);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	struct octofs_inode *inode = ino_of(req, ino);
-	char path[FDPATH_MAX];
-	int fd, err;
-
-	if (inode->url_of || state_is_own_attr(name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (foreign_xattr(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	fd = pin(req, inode);
-	if (fd < 0)
-		return;
-	err = removexattr(fdpath(fd, path), name) ? -errno : 0;
-	unpin(req, inode);
-	reply_status(req, err);
-}
-
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct octofs_inode *inode = ino_of(req, ino);
+	struct octofs_inode *inode = fs_inode(req, ino);
 	char path[FDPATH_MAX];
 	int fd, err;
 
 	if (inode->url_of) {
 		err = (mask & (W_OK | X_OK)) ? -EACCES : 0;
-		reply_status(req, url_files_check(ctx_of(req), inode, err));
+		fs_reply_status(req, url_files_check(fs_ctx(req), inode, err));
 		return;
 	}
-	fd = pin(req, inode);
+	fd = fs_pin(req, inode);
 	if (fd < 0)
 		return;
 	err = faccessat(AT_FDCWD, fdpath(fd, path), mask, 0) ? -errno : 0;
-	unpin(req, inode);
-	reply_status(req, err);
-}
-
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length,
-			 struct fuse_file_info *fi)
-{
-	int err;
-
-	if (!fh_of(fi)) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	version_modified(ctx_of(req), ino_of(req, ino));
-	err = fallocate(fh_of(fi)->fd, mode, offset, length) ? errno : 0;
-	if (write_fail_lost(err))
-		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino), err);
-	fuse_reply_err(req, err);
-}
-
-static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
-			       off_t off_in, struct fuse_file_info *fi_in,
-			       fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len,
-			       int flags)
-{
-	ssize_t res;
-	int err;
-
-	if (!fh_of(fi_in) || !fh_of(fi_out)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	version_modified(ctx_of(req), ino_of(req, ino_out));
-	res = copy_file_range(fh_of(fi_in)->fd, &off_in, fh_of(fi_out)->fd,
-			      &off_out, len, (unsigned int)flags);
-	err = res < 0 ? errno : 0;
-	if (write_fail_lost(err))
-		write_fail_note(ctx_of(req)->inodes, ino_of(req, ino_out),
-				err);
-	if (res < 0)
-		fuse_reply_err(req, err);
-	else
-		fuse_reply_write(req, (size_t)res);
-}
-
-static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
-{
-	off_t res;
-
-	if (!fh_of(fi)) {
-		fuse_reply_err(req, ESPIPE);
-		return;
-	}
-	res = lseek(fh_of(fi)->fd, off, whence);
-	if (res < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_lseek(req, res);
+	fs_unpin(req, inode);
+	fs_reply_status(req, err);
 }
 
 /*
@@ -1468,7 +585,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 			 "from the store");
 	/* Locks are the kernel's: the store is reached only through us. */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
-	ctx->close_quiet = close_is_quiet(
+	ctx->close_quiet = fs_file_close_is_quiet(
 		inode_get(ctx->inodes, FUSE_ROOT_ID)->fd);
 }
 
@@ -1487,24 +604,24 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,
 	.rename = op_rename,
-	.open = op_open,
-	.create = op_create,
-	.read = op_read,
-	.write_buf = op_write_buf,
-	.flush = op_flush,
-	.release = op_release,
-	.fsync = op_fsync,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.releasedir = op_releasedir,
-	.fsyncdir = op_fsyncdir,
+	.open = fs_file_open,
+	.create = fs_file_create,
+	.read = fs_file_read,
+	.write_buf = fs_file_write_buf,
+	.flush = fs_file_flush,
+	.release = fs_file_release,
+	.fsync = fs_file_fsync,
+	.opendir = fs_dir_open,
+	.readdir = fs_dir_read,
+	.releasedir = fs_dir_release,
+	.fsyncdir = fs_dir_fsync,
 	.statfs = op_statfs,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.setxattr = op_setxattr,
-	.removexattr = op_removexattr,
+	.getxattr = xattrs_get,
+	.listxattr = xattrs_list,
+	.setxattr = xattrs_set,
+	.removexattr = xattrs_remove,
 	.access = op_access,
-	.fallocate = op_fallocate,
-	.copy_file_range = op_copy_file_range,
-	.lseek = op_lseek,
+	.fallocate = fs_file_fallocate,
+	.copy_file_range = fs_file_copy_range,
+	.lseek = fs_file_lseek,
 };

@@ -17,7 +17,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "http.h"
+#include "http_exchange.h"
 #include "log.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_S 15L

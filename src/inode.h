@@ -30,7 +30,9 @@ struct octofs_inode {
 	/*
 	 * Every inode has these, virtual ones too.  T: guarded by the
 	 * table's lock; L: by inode_lock(); C: by the descriptor cache's
-	 * lock.  Kept small: a large tree has hundreds of thousands.
+	 * lock (the lock order is in octofs.h).  Kept small: a large tree
+	 * has hundreds of thousands.  The L fields belong to the modules
+	 * named beside them; they live here to cost no second allocation.
 	 */
 	dev_t dev;		/* immutable */
 	ino_t ino;		/* immutable */
@@ -47,25 +49,30 @@ struct octofs_inode {
 	mode_t type;		/* S_IFMT bits of the stored file */
 
 	/* Real inodes only: a virtual one is allocated without these. */
-	struct octofs_inode *listed_next;	/* T listing of */
+	struct octofs_inode *listed_next;	/* T inode_dir_listed() */
 	uint32_t sibling_ms;	/* T when sibling was learnt */
 	int fd;			/* C cached O_PATH descriptor, or -1 */
 	uint32_t fd_slot;	/* C its place in the cache + 1, or 0 */
 	uint32_t fd_pins;	/* C users of fd */
 	uint8_t fd_flags;	/* C see fd_cache.c */
 	unsigned char sibling;	/* T 0 unknown, 1 none, 2 shown */
-	bool listed;		/* T a directory the kernel may keep a */
-	bool dirty;		/* L modified since its upload was submitted */
+	bool listed;		/* T a directory whose listing the */
+				/* kernel may keep (inode_dir_listed()) */
+	bool dirty;		/* L versions.c: modified since its */
+				/* upload was submitted */
 	unsigned char write_err;	/* L why writing its version failed */
 					/* (write_fail.h) */
 	bool gone;		/* T its file was deleted: lookups pass it */
 	unsigned char handle_len;	/* file handle; 0: none */
 	unsigned char handle_type;
 	unsigned char handle[INODE_HANDLE_MAX];
-	int backing_id;		/* L the backing file of passed-through opens */
-	unsigned int writers;	/* L open handles with write access */
-	int opens;		/* L open handles: > 0 passed through by */
-				/* the kernel, < 0 bytes moved by us */
+	int backing_id;		/* L backing.c: the backing file of */
+				/* passed-through opens */
+	unsigned int writers;	/* L versions.c: open handles with */
+				/* write access */
+	int opens;		/* L backing.c: open handles: > 0 passed */
+				/* through by the kernel, < 0 bytes */
+				/* moved by us */
 };
 
 #define INODE_VIRTUAL_SIZE offsetof(struct octofs_inode, listed_next)
@@ -196,10 +203,8 @@ void inode_dir_listed(struct inode_table *t, struct octofs_inode *dir);
 fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n);
 
 /*
- * The inode's lock (L above).  It may be held while taking the upload
- * queue's lock, never the other way; no other inode's lock is taken
- * under it (several inodes share one), and the table's lock is never
- * held while taking it.
+ * The inode's lock (L above, and in the lock order in octofs.h).
+ * Several inodes share one: never take a second under it.
  */
 void inode_lock(struct inode_table *t, struct octofs_inode *inode);
 void inode_unlock(struct inode_table *t, struct octofs_inode *inode);

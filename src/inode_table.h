@@ -27,9 +27,7 @@ struct inode_mount {
 
 /*
  * lock guards the buckets, n_inodes, mounts and every inode's nlookup,
- * refs, parent, name and hash_next.  Lock order: only the descriptor
- * cache's lock is taken under it; it may be taken under any other (an
- * inode's, the upload queue's).
+ * refs, parent, name and hash_next (T in the lock order, octofs.h).
  */
 struct inode_table {
 	pthread_mutex_t lock;

@@ -139,8 +139,8 @@ static int parse_all(struct startup *s)
 		return fail("%s", err);
 	wipe_key_env();
 	if (o->log_level && log_level_parse(o->log_level, &level))
-		return fail("log_level=%s: expected error, warn, info or debug",
-			    o->log_level);
+		return fail("log_level=%s: expected error, warn, info or "
+			    "debug", o->log_level);
 	if (o->debug)
 		level = LOG_LEVEL_DEBUG;
 	log_init(level, 0);
@@ -258,7 +258,7 @@ static int mount_fs(struct startup *s)
 	return 0;
 }
 
-/* Threads exist only from here on: after fuse_daemonize(). */
+/* The store's directory: the root inode keeps its descriptor open. */
 static int store_fd(struct startup *s)
 {
 	return inode_get(s->ctx.inodes, FUSE_ROOT_ID)->fd;
@@ -286,6 +286,7 @@ static void upload_ended(void *arg, dev_t dev, ino_t ino, bool failed)
 		url_files_listings_changed(arg);
 }
 
+/* Threads exist only from here on: after fuse_daemonize(). */
 static int start_threads(struct startup *s)
 {
 	int err;

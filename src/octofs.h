@@ -1,6 +1,31 @@
 /*
  * octofs: the one context of a mount, created by main() and handed to
  * the FUSE callbacks (as session userdata) and to the workers.
+ *
+ * Lock order.  Every mutex of the daemon, from the first taken to the
+ * last; a thread holding one may take only those below it, and nothing
+ * blocks under any of them but pthread_cond_wait and the few system
+ * calls named.
+ *
+ *   J  a job's state lock (queue_job_lock_state()): orders the writes of
+ *      one upload's state to its stored file, which happen under it.
+ *   L  an inode's lock (inode_lock(), one of 256 stripes): its versions
+ *      (dirty, writers, write_err) and open files (opens, backing_id).
+ *      J and L are never held together, and one thread holds at most
+ *      one L, since unrelated inodes share a stripe.
+ *   Q  the upload queue's lock (queue.c): the job table, the run and
+ *      presign-ahead lists, the URL waiters and all their conditions.
+ *      Never held across I/O or while answering a waiter.
+ *   T  the inode table's lock (inode_table.h): names, parents, lookup
+ *      counts and references of inodes.  A job's last reference going
+ *      (under Q) drops its inode's (takes T).
+ *   C  the descriptor cache's lock (fd_cache.c): cached descriptors;
+ *      close() is the only call made under it.
+ *
+ * Two locks stand alone, taken with no other held and taking none:
+ *   N  notify_lock below: the session cache invalidations go to; held
+ *      across fuse_lowlevel_notify_inval_*(), which write to /dev/fuse.
+ *   P  the worker pool's lock (worker.c): how many workers run.
  */
 #ifndef OCTOFS_OCTOFS_H
 #define OCTOFS_OCTOFS_H
@@ -31,8 +56,9 @@ struct octofs {
 	struct fuse_session *notify_se;
 	double timeout_s;		/* kernel entry/attribute cache */
 	unsigned int max_write;		/* bytes; set once in FUSE init */
-	bool close_quiet;		/* set once in FUSE init: the store's */
-					/* close() reports nothing: no flush */
+	bool close_quiet;		/* set once in FUSE init: the */
+					/* store's close() reports nothing: */
+					/* no flush */
 };
 
 #endif

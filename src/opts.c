@@ -520,7 +520,8 @@ int opts_load_config(struct octofs_opts *o, char *err, size_t err_len)
 	}
 	if (res) {
 		snprintf(err, err_len, "config %s: %s", path,
-			 res == -EFBIG ? "larger than 1 MiB" : file_error(res));
+			 res == -EFBIG ? "larger than 1 MiB" :
+					 file_error(res));
 		goto out_free_path;
 	}
 	res = opts_parse_config_text(o, text, len, path, err, err_len);
@@ -544,7 +545,8 @@ static int check_key(const char *key, const char *from, char *err,
 		return -EINVAL;
 	}
 	if (strlen(key) > OPTS_KEY_MAX) {
-		snprintf(err, err_len, "the API key from %s is too long", from);
+		snprintf(err, err_len, "the API key from %s is too long",
+			 from);
 		return -EINVAL;
 	}
 	for (p = key; *p; p++) {
@@ -766,7 +768,8 @@ void opts_print_help(const char *progname)
 "  -o retry_min_ms=N     first retry delay of a failed request (500)\n"
 "  -o retry_max_ms=N     longest retry delay (60000)\n"
 "  -o stop_grace=SECONDS time uploads in flight get at unmount (5)\n"
-"  -o timeout=SECONDS    give up on a silent server after this (30)\n"
+"  -o timeout=SECONDS    retry a request to a silent server after\n"
+"                        this (30)\n"
 "  -o ca_file=PATH       extra TLS trust anchors (system CAs)\n"
 "  -o config=PATH        config file ($XDG_CONFIG_HOME/octofs/config)\n"
 "  -o log_level=LEVEL    error, warn, info or debug (info)\n"

@@ -35,8 +35,10 @@ struct octofs_opts {
 	unsigned int jobs;		/* 1..OPTS_JOBS_MAX */
 	char *ignore;		/* ':'-separated globs; NULL: defaults */
 	int url_files;		/* 0 or 1 */
-	int presign_ahead;	/* 0 or 1: ask for URLs while files are written */
-	int passthrough;	/* 0 or 1: the kernel moves file bytes itself */
+	int presign_ahead;	/* 0 or 1: ask for URLs while files */
+				/* are written */
+	int passthrough;	/* 0 or 1: the kernel moves file */
+				/* bytes itself */
 	unsigned int url_wait_s;
 	unsigned int retry_min_ms;	/* first retry delay (before jitter) */
 	unsigned int retry_max_ms;	/* backoff cap, >= retry_min_ms */

@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "http.h"
+#include "http_exchange.h"
 #include "presign.h"
 
 #define JSON_DEPTH 16		/* the envelope needs 2; leave room */

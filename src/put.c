@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "http_exchange.h"
 #include "put.h"
 
 /*

@@ -371,7 +371,8 @@ void url_files_open(fuse_req_t req, struct octofs *ctx,
 	fi->direct_io = 1;
 	fi->fh = 0;
 	fi->noflush = 1;	/* nothing to flush: spare close() a request */
-	fuse_reply_open(req, fi);
+	/* Not delivered: nothing was made for it, so nothing to undo. */
+	(void)fuse_reply_open(req, fi);
 }
 
 /* Answer with @url: as the xattr value, or a slice of "URL\n". */
@@ -401,7 +402,9 @@ static void reply_url(struct url_wait *uw, const char *url)
 	memcpy(line, url, len);
 	line[len] = '\n';
 	len = len + 1 - (size_t)uw->off;
-	fuse_reply_buf(uw->req, line + uw->off, len < uw->size ? len : uw->size);
+	if (len > uw->size)
+		len = uw->size;
+	fuse_reply_buf(uw->req, line + uw->off, len);
 	free(line);
 }
 

@@ -3,8 +3,9 @@
  *
  * A version of a file lasts from its first write through the mount until
  * its last writer closes (versions.c).  What went wrong while writing it
- * is kept in the inode (write_err, under its lock): the errno of a write, fallocate, copy_file_range or truncate the
- * daemon served, or a WRITE_FAIL_* code.  The first one stays; a version
+ * is kept in the inode (write_err, under its lock): the errno of a
+ * write, fallocate, copy_file_range or truncate the daemon served, or a
+ * WRITE_FAIL_* code.  The first one stays; a version
  * that starts, or a create or truncation that starts the bytes afresh,
  * clears it.  The last writer's close then holds such a version back as
  * failed instead of uploading it, and it stays so until written again.

@@ -18,7 +18,7 @@
 
 #include <curl/curl.h>
 
-#include "http.h"
+#include "http_exchange.h"
 #include "tap.h"
 
 /* ---- Retry-After ------------------------------------------------------- */

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_exchange.h"
 #include "presign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
