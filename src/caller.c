@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -42,11 +43,11 @@ static int save_own_groups(struct caller_ids *ids)
 	return 0;
 }
 
-/* The caller's groups, read from /proc by libfuse, on this thread. */
-static int take_caller_groups(fuse_req_t req)
+/* The caller's groups, read from /proc by libfuse (caller frees). */
+static int caller_groups(fuse_req_t req, gid_t **out, int *n_out)
 {
 	gid_t *groups;
-	int n, got, err;
+	int n, got;
 
 	n = fuse_req_getgroups(req, 0, NULL);
 	if (n < 0)
@@ -55,32 +56,53 @@ static int take_caller_groups(fuse_req_t req)
 	if (!groups)
 		return -ENOMEM;
 	got = fuse_req_getgroups(req, n, groups);
+	if (got < 0) {
+		free(groups);
+		return got;
+	}
 	/* Groups gained between the two calls are left out. */
-	err = got < 0 ? got : set_thread_groups(got < n ? got : n, groups);
-	free(groups);
-	return err;
+	*out = groups;
+	*n_out = got < n ? got : n;
+	return 0;
 }
 
-int caller_become(fuse_req_t req, struct caller_ids *ids)
+int caller_become_ids(uid_t uid, gid_t gid, const gid_t *groups,
+		      int n_groups, struct caller_ids *ids)
 {
-	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	int err;
 
 	ids->own_groups = NULL;
-	if (geteuid() != 0 || (fc->uid == 0 && fc->gid == getegid()))
+	if (geteuid() != 0 || (uid == 0 && gid == getegid()))
 		return 0;
 	err = save_own_groups(ids);
 	if (err)
 		return err;
-	err = take_caller_groups(req);
+	err = set_thread_groups(n_groups, groups);
 	if (err) {
 		free(ids->own_groups);
 		ids->own_groups = NULL;
 		return err;
 	}
-	setfsgid(fc->gid);
-	setfsuid(fc->uid);
+	setfsgid(gid);
+	setfsuid(uid);
 	return 0;
+}
+
+int caller_become(fuse_req_t req, struct caller_ids *ids)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	gid_t *groups;
+	int n, err;
+
+	ids->own_groups = NULL;
+	if (geteuid() != 0 || (fc->uid == 0 && fc->gid == getegid()))
+		return 0;
+	err = caller_groups(req, &groups, &n);
+	if (err)
+		return err;
+	err = caller_become_ids(fc->uid, fc->gid, groups, n, ids);
+	free(groups);
+	return err;
 }
 
 void caller_unbecome(struct caller_ids *ids)
@@ -140,4 +162,26 @@ bool caller_writes_kill_privs(fuse_req_t req, int fd)
 
 	return !caller_keeps_privs(req) &&
 	       (fstat(fd, &st) || without_privs(st.st_mode) != st.st_mode);
+}
+
+bool caller_may_read(int dir_fd, const char *path, uid_t uid, gid_t gid,
+		     const gid_t *groups, int n_groups)
+{
+	struct caller_ids ids;
+	int fd;
+
+	if (uid == 0)
+		return true;
+	/* Not root: no way to check as someone else. */
+	if (geteuid() != 0)
+		return uid == geteuid();
+	if (caller_become_ids(uid, gid, groups, n_groups, &ids))
+		return false;
+	fd = openat(dir_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+	caller_unbecome(&ids);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }

@@ -27,7 +27,13 @@ struct caller_ids {
  * then nothing was changed.
  */
 int caller_become(fuse_req_t req, struct caller_ids *ids);
-/* Back to the daemon's own ids and groups after caller_become(). */
+/*
+ * The same for a caller known by its ids and supplementary groups (a
+ * peer of a socket, say) rather than by a request.
+ */
+int caller_become_ids(uid_t uid, gid_t gid, const gid_t *groups,
+		      int n_groups, struct caller_ids *ids);
+/* Back to the daemon's own ids and groups after caller_become*(). */
 void caller_unbecome(struct caller_ids *ids);
 
 /*
@@ -38,5 +44,14 @@ void caller_unbecome(struct caller_ids *ids);
 int caller_kill_priv(fuse_req_t req, int fd);
 /* Would a write by @req's caller have to clear privilege bits of @fd? */
 bool caller_writes_kill_privs(fuse_req_t req, int fd);
+
+/*
+ * May the user @uid (group @gid, supplementary @groups) read the file at
+ * @path below @dir_fd, search permission on the way included?  Tried by
+ * opening it as them.  Root may read anything; a daemon that is not root
+ * cannot tell for others, and says no but to its own user.
+ */
+bool caller_may_read(int dir_fd, const char *path, uid_t uid, gid_t gid,
+		     const gid_t *groups, int n_groups);
 
 #endif

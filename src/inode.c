@@ -540,6 +540,39 @@ void inode_unlock(struct inode_table *t, struct octofs_inode *inode)
 	pthread_mutex_unlock(lock_of(t, inode));
 }
 
+/* The length of @inode's path from the root; T held. */
+static size_t path_len(struct inode_table *t, struct octofs_inode *inode)
+{
+	size_t len = 0;
+
+	for (; inode && inode != &t->root; inode = inode->parent)
+		len += strlen(inode->name ? inode->name : "") + 1;
+	return len;
+}
+
+char *inode_path(struct inode_table *t, struct octofs_inode *inode)
+{
+	struct octofs_inode *i;
+	size_t len, n;
+	char *path;
+
+	pthread_mutex_lock(&t->lock);
+	len = path_len(t, inode);
+	path = malloc(len ? len : 1);
+	if (path) {
+		path[len ? len - 1 : 0] = '\0';
+		for (i = inode; i && i != &t->root; i = i->parent) {
+			n = strlen(i->name ? i->name : "");
+			len -= n + 1;
+			memcpy(path + len, i->name ? i->name : "", n);
+			if (len)
+				path[len - 1] = '/';
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return path;
+}
+
 char *inode_name(struct inode_table *t, struct octofs_inode *inode)
 {
 	char *name;

@@ -209,6 +209,13 @@ fuse_ino_t *inode_listed_dirs(struct inode_table *t, size_t *n);
 void inode_lock(struct inode_table *t, struct octofs_inode *inode);
 void inode_unlock(struct inode_table *t, struct octofs_inode *inode);
 
+/*
+ * The path of the real inode @inode from the store's root, by the names
+ * it was last seen under ("dir/file"; "" for the root); caller frees.
+ * NULL when out of memory.
+ */
+char *inode_path(struct inode_table *t, struct octofs_inode *inode);
+
 /* A copy of the last name (caller frees); NULL when out of memory. */
 char *inode_name(struct inode_table *t, struct octofs_inode *inode);
 

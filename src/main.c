@@ -21,7 +21,9 @@
 #include <unistd.h>
 #include <fuse_lowlevel.h>
 
+#include "caller.h"
 #include "fd_cache.h"
+#include "feed.h"
 #include "fs_ops.h"
 #include "ignore.h"
 #include "inode.h"
@@ -37,6 +39,9 @@
 #include "worker.h"
 
 #define MIME_TYPES_PATH "/etc/mime.types"
+/* The live feed keeps this many latest records, in at most this much. */
+#define FEED_RING_RECORDS 4096
+#define FEED_RING_BYTES (4 * 1024 * 1024)
 /* FUSE request threads: parked URL reads hold none, so a few suffice. */
 #define LOOP_MAX_THREADS 16
 
@@ -287,6 +292,17 @@ static void upload_ended(void *arg, dev_t dev, ino_t ino, bool failed)
 }
 
 /* Threads exist only from here on: after fuse_daemonize(). */
+/* A follower of the feed sees the files it may read through the mount. */
+static bool follower_may_read(void *arg, const struct feed_peer *peer,
+			      const char *path)
+{
+	struct octofs *ctx = arg;
+
+	return caller_may_read(inode_get(ctx->inodes, FUSE_ROOT_ID)->fd, path,
+			       peer->uid, peer->gid, peer->groups,
+			       peer->n_groups);
+}
+
 static int start_threads(struct startup *s)
 {
 	int err;
@@ -306,6 +322,11 @@ static int start_threads(struct startup *s)
 		.arg = s->ctx.inodes });
 	queue_on_retire(s->ctx.queue, upload_ended, &s->ctx);
 	queue_presign_ahead(s->ctx.queue, s->opts.presign_ahead);
+	s->ctx.feed = feed_start(FEED_RING_RECORDS, FEED_RING_BYTES,
+				 follower_may_read, &s->ctx);
+	if (!s->ctx.feed)
+		log_warn("no live feed of upload outcomes: %s",
+			 strerror(errno));
 	s->ctx.workers = worker_pool_start(&s->ctx);
 	if (!s->ctx.workers)
 		return -1;
@@ -414,6 +435,9 @@ static void teardown(struct startup *s)
 	if (s->mounted)
 		fuse_session_unmount(s->ctx.se);
 	stop_uploads(s);
+	/* After the workers: followers get the last outcomes, then EOF. */
+	feed_stop(s->ctx.feed);
+	s->ctx.feed = NULL;
 	if (s->signals)
 		fuse_remove_signal_handlers(s->ctx.se);
 	if (s->ctx.se)

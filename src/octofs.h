@@ -38,6 +38,7 @@ struct octofs_opts;
 struct inode_table;
 struct octofs_queue;
 struct worker_pool;
+struct feed;
 struct mime_table;
 struct ignore_set;
 
@@ -46,6 +47,7 @@ struct octofs {
 	struct inode_table *inodes;	/* owns the store's directory fd */
 	struct octofs_queue *queue;
 	struct worker_pool *workers;
+	struct feed *feed;		/* NULL: none could be started */
 	const struct mime_table *mime;
 	const struct ignore_set *ignore;
 	struct fuse_session *se;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fdpath.h"
+#include "feed.h"
 #include "http.h"
 #include "inode.h"
 #include "log.h"
@@ -278,6 +279,34 @@ static enum http_verdict transfer(struct worker *w, struct upload *up)
 	return v == HTTP_EXPIRED ? HTTP_RETRY : v;
 }
 
+/*
+ * Tell the feed's followers how the upload went; @delay_ms: when it is
+ * tried again (FEED_RETRYING).
+ */
+static void publish(struct octofs *ctx, struct upload *up,
+		    enum feed_event event, unsigned long delay_ms)
+{
+	struct feed_record r = {
+		.event = event, .url = up->ans.public_url,
+		.key = up->ans.object_key, .size = up->size,
+		.error = up->res.message,
+	};
+	char *path;
+
+	if (!ctx->feed)
+		return;
+	path = inode_path(ctx->inodes, queue_job_file(up->job));
+	if (event == FEED_RETRYING) {
+		r.attempt = queue_job_attempts(ctx->queue, up->job) + 1;
+		r.next_try = time(NULL) + (time_t)((delay_ms + 999) / 1000);
+	}
+	r.path = path;
+	if (!path || feed_publish(ctx->feed, &r))
+		log_warn("the feed misses the outcome of %s: out of memory",
+			 up->name);
+	free(path);
+}
+
 static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 {
 	struct octofs *ctx = w->pool->ctx;
@@ -290,6 +319,7 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 			 (long long)up->size, elapsed_s(&up->started),
 			 up->ans.public_url);
 		queue_done(ctx->queue, up->job, up->gen, up->ans.public_url);
+		publish(ctx, up, FEED_DONE, 0);
 		break;
 	case HTTP_FATAL:
 		persist(ctx, up, STATE_FAILED);
@@ -297,6 +327,7 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 			 up->name, (long long)up->size,
 			 elapsed_s(&up->started), up->res.message);
 		queue_failed(ctx->queue, up->job, up->gen);
+		publish(ctx, up, FEED_FAILED, 0);
 		break;
 	case HTTP_CANCELLED:
 		log_debug("upload of %s cancelled", up->name);
@@ -308,6 +339,9 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		persist(ctx, up, STATE_QUEUED);
 		log_info("upload of %s: %s; retrying in %.1fs", up->name,
 			 up->res.message, (double)delay / 1000);
+		/* Once a version: when it starts retrying. */
+		if (!queue_job_attempts(ctx->queue, up->job))
+			publish(ctx, up, FEED_RETRYING, delay);
 		queue_retry(ctx->queue, up->job, up->gen, delay);
 		break;
 	}

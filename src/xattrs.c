@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 
 #include "fdpath.h"
+#include "feed.h"
 #include "fs_req.h"
 #include "queue.h"
 #include "state.h"
@@ -98,6 +99,19 @@ static void reply_stats(fuse_req_t req, struct octofs *ctx, size_t size)
 	reply_value(req, value, strlen(value), size);
 }
 
+/* user.octofs.feed on the mount's root: where to follow outcomes. */
+static void reply_feed(fuse_req_t req, struct octofs *ctx, size_t size)
+{
+	const char *name;
+
+	if (!ctx->feed) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	name = feed_address(ctx->feed);
+	reply_value(req, name, strlen(name), size);
+}
+
 /* Status and other attributes of a file with a pending job. */
 static bool pending_xattr(fuse_req_t req, struct octofs *ctx,
 			  struct octofs_inode *inode, const char *name,
@@ -158,6 +172,10 @@ void xattrs_get(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	if (!strcmp(name, STATE_STATS) && ino == FUSE_ROOT_ID) {
 		reply_stats(req, ctx, size);
+		return;
+	}
+	if (!strcmp(name, STATE_FEED) && ino == FUSE_ROOT_ID) {
+		reply_feed(req, ctx, size);
 		return;
 	}
 	if (state_is_own_attr(name) &&

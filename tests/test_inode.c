@@ -180,6 +180,15 @@ static void test_pins(void)
  * of the new name that the daemon makes) keep an inode reachable, the
  * file's own and its parent's; one behind the mount makes it stale.
  */
+static void is_path(struct inode_table *t, struct octofs_inode *inode,
+		    const char *want, const char *what)
+{
+	char *path = inode_path(t, inode);
+
+	ok(path && !strcmp(path, want), "%s (%s)", what, path ? path : "-");
+	free(path);
+}
+
 static void test_renames_by_name(void)
 {
 	struct inode_table *t = new_table(16, true);
@@ -198,6 +207,7 @@ static void test_renames_by_name(void)
 	ok(other == file, "by name: the renamed file is the same inode");
 	drain(t);
 	ok(fd_is(t, file, "d/y"), "by name: found again after its rename");
+	is_path(t, file, "d/y", "by name: the path follows the rename");
 
 	renameat(scratch_fd, "d", scratch_fd, "e");
 	other = look(t, root_of(t), "e");
@@ -205,6 +215,9 @@ static void test_renames_by_name(void)
 	drain(t);
 	ok(fd_is(t, file, "e/y"), "by name: found again through its "
 	   "renamed parent");
+	is_path(t, file, "e/y", "by name: the path follows the parent");
+	is_path(t, dir, "e", "by name: a directory's path");
+	is_path(t, root_of(t), "", "the root's path is empty");
 
 	renameat(scratch_fd, "e/y", scratch_fd, "e/z");
 	make_file("e/y");
