@@ -5,6 +5,7 @@ free loopback port, and unmounts with fusermount3 -u even when it fails.
 """
 import errno  # noqa: F401  (for the tests)
 import os
+import shutil
 import sys
 
 import pytest
@@ -23,6 +24,22 @@ def server(tmp_path):
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def removed_at_end(server):
+    """For a test that writes tens of megabytes: a list of paths (files or
+    trees) removed when it ends, pass or fail, with the objects the server
+    stored; pytest keeps the last three runs' directories."""
+    paths = []
+    yield paths
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    shutil.rmtree(os.path.join(server.dir, "data", "objects"),
+                  ignore_errors=True)
 
 
 @pytest.fixture

@@ -228,12 +228,13 @@ def test_tar_extract(mnt, server, tmp_path):
     assert_no_temp_presigns(mnt, server)
 
 
-def test_rsync_tree_of_2000_files(server, mounts, tmp_path):
+def test_rsync_tree_of_2000_files(server, mounts, tmp_path, removed_at_end):
     """rsync -a of 2 000 small files in 100 directories: 2 000 URLs, 2 000
     presigns, none for rsync's .NAME.XXXXXX temporaries."""
     need("rsync")
     m = mounts(server, opts=["url_wait=120"])
     src = tmp_path / "photos"
+    removed_at_end += [src, m.store_path("photos")]
     files = make_tree(str(src), 100, 20)
     assert len(files) == 2000
     run(["rsync", "-a", str(src) + "/", m.path("photos") + "/"], timeout=300)

@@ -11,6 +11,7 @@ import urllib.parse
 import pytest
 
 from conftest import wait_until, xattr, xattr_errno, write_file, read_file
+from harness import TIME_FACTOR
 
 FAST = ["url_wait=20", "retry_min_ms=50", "retry_max_ms=500", "timeout=2"]
 # Backoff far below a second: only Retry-After can explain a longer wait.
@@ -153,7 +154,7 @@ def test_retry_after_seconds_on_put(server, mounts):
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_http_date(server, mounts, status):
     m = mounts(server, opts=TINY_BACKOFF)
-    not_before = int(time.time() + 2)
+    not_before = int(time.time() + 2 * TIME_FACTOR)
     server.add_fault("presign", "status", status=status,
                      retry_after=email.utils.formatdate(not_before,
                                                         usegmt=True))
@@ -193,8 +194,15 @@ def test_put_cut_mid_body_is_retried(server, mounts, after):
 
 # -- A silent server ----------------------------------------------------------
 
+# The server holds its answer for HELD seconds; a daemon given timeout=1
+# retries long before, in under GAVE_UP seconds.  A slower daemon
+# (OCTOFS_TIME_FACTOR) is given more time, and the server holds longer.
+HELD = 4 * TIME_FACTOR
+GAVE_UP = 3 * TIME_FACTOR
+
+
 @pytest.mark.parametrize("action,params", [
-    ("delay", {"seconds": 4}),
+    ("delay", {"seconds": HELD}),
     ("drip", {"bytes": 100, "interval": 0.5}),
 ])
 def test_silent_presign_times_out_and_is_retried(server, mounts, action,
@@ -208,27 +216,28 @@ def test_silent_presign_times_out_and_is_retried(server, mounts, action,
     assert first["fault"] == action and second["fault"] is None
     assert second["object_key"] == key
     # Given up on after timeout=1, long before the server would answer.
-    assert 0.9 <= second["time"] - first["time"] < 3
+    assert 0.9 <= second["time"] - first["time"] < GAVE_UP
 
 
 def test_silent_put_times_out_and_is_retried(server, mounts):
-    server.add_fault("put", "delay", seconds=4)
+    server.add_fault("put", "delay", seconds=HELD)
     m = mounts(server, opts=["url_wait=20", "retry_min_ms=50",
                              "retry_max_ms=500", "timeout=1"])
     write_file(m.path("s.txt"), b"no progress")
     key = assert_uploaded(m, server, "s.txt", b"no progress")
     first = presigns(server, 1)[0]
     assert first["object_key"] != key, (
-        "the PUT that got no answer for 4 s was waited out: " + m.log())
+        "the PUT that got no answer for %g s was waited out: %s"
+        % (HELD, m.log()))
     done = [p for p in server.log("put") if p["object_key"] == key]
     assert [(p["fault"], p["status"]) for p in done] == [(None, 200)]
     # Given up on after timeout=1, long before the server would answer
-    # (it logs the held PUT when its 4 s are over).
+    # (it logs the held PUT when its HELD seconds are over).
     wait_until(lambda: any(p["fault"] == "delay" for p in server.log("put")),
                10, "the held PUT to be logged")
     held = [p for p in server.log("put") if p["fault"] == "delay"][0]
     assert held["object_key"] != key
-    assert 0.9 <= done[0]["time"] - held["time"] < 3, m.log()
+    assert 0.9 <= done[0]["time"] - held["time"] < GAVE_UP, m.log()
 
 
 # -- Malformed presign answers: fail at once --------------------------------

@@ -267,10 +267,12 @@ def test_without_privilege_every_byte_goes_through_the_daemon(server):
         assert "passthrough needs CAP_SYS_ADMIN" in m.log()
         assert requests(m, "WRITE") >= 3
     finally:
-        if m:
-            m.stop()
-        os.chmod("/dev/fuse", dev_mode)
-        shutil.rmtree(base, ignore_errors=True)
+        try:
+            if m:
+                m.stop()
+        finally:
+            os.chmod("/dev/fuse", dev_mode)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def test_close_asks_no_flush_where_the_stores_close_cannot_fail(
@@ -315,8 +317,10 @@ def test_close_asks_no_flush_where_the_stores_close_cannot_fail(
         assert server.fetch(xattr(m.path("ovl/c.txt"))) == b"c"
         assert requests(m, "FLUSH") >= 1, m.log_tail(40)
     finally:
-        if m:
-            m.stop()
-        if subprocess.run(["umount", str(layers["ovl"])]).returncode:
-            subprocess.run(["umount", "-l", str(layers["ovl"])])
-        shutil.rmtree(shm, ignore_errors=True)
+        try:
+            if m:
+                m.stop()
+        finally:
+            if subprocess.run(["umount", str(layers["ovl"])]).returncode:
+                subprocess.run(["umount", "-l", str(layers["ovl"])])
+            shutil.rmtree(shm, ignore_errors=True)

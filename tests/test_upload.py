@@ -442,7 +442,8 @@ def test_rename_keeps_url(mnt, server):
     assert not os.path.exists(mnt.path("before.txt.url"))
 
 
-def test_sha256_of_medium_file(mnt, server, tmp_path):
+def test_sha256_of_medium_file(mnt, server, tmp_path, removed_at_end):
+    removed_at_end += [tmp_path / "m.bin", mnt.store_path("m.bin")]
     data = os.urandom(8 * 1024 * 1024 + 17)
     write_file(tmp_path / "m.bin", data)
     shutil.copy(tmp_path / "m.bin", mnt.path("m.bin"))
