@@ -1,6 +1,7 @@
 /*
- * queue: upload jobs, the run queue workers pop from, and the readers
- * waiting for URLs.  See queue.h for the model.
+ * queue: upload jobs and the run queue workers pop from.  See queue.h
+ * for the model.  The readers waiting for URLs are kept by waiters.c,
+ * under the queue's lock.
  */
 #include "config.h"
 
@@ -12,7 +13,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mono.h"
 #include "queue.h"
+#include "waiters.h"
 
 #define QUEUE_BUCKETS_MIN 64
 /*
@@ -52,7 +55,6 @@ struct octofs_job {
 	long rest_owner;	/* the program that started the file */
 	bool presigning;	/* a worker is asking for its URL ahead */
 	bool ahead_tried;	/* ... and need not again under this name */
-	unsigned int waiting;	/* readers parked for its URL */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* settle or retry backoff */
 	void *ticket;		/* the presign asked ahead, for this name */
@@ -79,15 +81,14 @@ struct owner_slot {
 /*
  * Lock order: a job's state_lock, then q->lock; callers may also hold an
  * inode's lock (fs_ops.c) around a call.  q->lock is never held across
- * I/O or a waiter's done().
+ * I/O or a waiter's done().  waiters.c borrows q->lock: it guards the
+ * waiter list, and the list's condition variable goes with it.
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* a job became runnable, or stop */
 	pthread_cond_t ahead_cond;	/* a job to presign ahead, or stop */
-	pthread_cond_t waiter_cond;	/* the waiter list changed, or stop */
 	pthread_cond_t ticket_cond;	/* a presign asked ahead returned */
-	pthread_t reaper;
 
 	/* Guarded by lock. */
 	struct octofs_job **buckets;
@@ -97,7 +98,7 @@ struct octofs_queue {
 	struct job_fifo ahead;		/* jobs to presign ahead */
 	bool ahead_on;			/* presigning ahead is on */
 	unsigned int n_tickets;		/* kept by jobs in the table */
-	struct queue_waiter *waiters;
+	struct waiters waiters;		/* readers parked for a URL */
 	unsigned long uploading;
 	unsigned long done;		/* uploads finished since mount */
 	unsigned long failed;		/* ... and failed for good */
@@ -109,28 +110,6 @@ struct octofs_queue {
 	struct queue_file_ops file_ops;	/* set before any job is made */
 	void *retired_arg;
 };
-
-static void now_mono(struct timespec *ts)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-}
-
-static void ts_add_ms(struct timespec *ts, unsigned long ms)
-{
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-	if (a->tv_sec != b->tv_sec)
-		return a->tv_sec < b->tv_sec;
-	return a->tv_nsec < b->tv_nsec;
-}
 
 static size_t hash_key(const struct octofs_queue *q, dev_t dev, ino_t ino)
 {
@@ -409,7 +388,7 @@ static bool moved_on(struct octofs_queue *q, long owner, dev_t dev,
 /* The job may go now; q->lock held. */
 static void end_rest(struct octofs_queue *q, struct octofs_job *job)
 {
-	now_mono(&job->not_before);
+	mono_now(&job->not_before);
 	job->settling = false;
 	pthread_cond_signal(&q->work_cond);
 }
@@ -433,12 +412,12 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	 * someone is already waiting for the URL or the program has gone on
 	 * to start another file.
 	 */
-	now_mono(&job->not_before);
-	job->settling = !job->waiting && q->settle_ms &&
+	mono_now(&job->not_before);
+	job->settling = q->settle_ms && !waiters_has(&q->waiters, dev, ino) &&
 			!moved_on(q, owner, dev, ino);
 	job->rest_owner = owner;
 	if (job->settling) {
-		ts_add_ms(&job->not_before, q->settle_ms);
+		mono_add_ms(&job->not_before, q->settle_ms);
 		ahead_want(q, job);
 	}
 	run_append(q, job);
@@ -489,43 +468,12 @@ int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, void *file,
 	return err;
 }
 
-/*
- * Take the waiters of (dev, ino) off the list; the caller answers them
- * after dropping the lock.
- */
-static struct queue_waiter *take_waiters(struct octofs_queue *q, dev_t dev,
-					 ino_t ino)
-{
-	struct queue_waiter **p = &q->waiters, *taken = NULL, *w;
-
-	while ((w = *p)) {
-		if (w->dev == dev && w->ino == ino) {
-			*p = w->next;
-			w->next = taken;
-			taken = w;
-		} else {
-			p = &w->next;
-		}
-	}
-	return taken;
-}
-
-static void answer_waiters(struct queue_waiter *w, const char *url, int err)
-{
-	struct queue_waiter *next;
-
-	for (; w; w = next) {
-		next = w->next;
-		w->next = NULL;
-		w->done(w, url, err);
-	}
-}
-
 /* Remove @job from the table; q->lock held.  Returns its waiters. */
 static struct queue_waiter *retire_job(struct octofs_queue *q,
 				       struct octofs_job *job)
 {
-	struct queue_waiter *w = take_waiters(q, job->dev, job->ino);
+	struct queue_waiter *w = waiters_take(&q->waiters, job->dev,
+					      job->ino);
 
 	run_remove(q, job);
 	ahead_remove(q, job);
@@ -551,7 +499,7 @@ void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino)
 		w = retire_job(q, job);
 	}
 	pthread_mutex_unlock(&q->lock);
-	answer_waiters(w, NULL, -ENODATA);
+	waiters_answer(w, NULL, -ENODATA);
 }
 
 /* The job of (dev, ino) with a reference, its state lock taken; or NULL. */
@@ -613,7 +561,7 @@ int queue_fail_with(struct octofs_queue *q, dev_t dev, ino_t ino,
 	unlock_job_state(q, job);
 	if (q->retired)
 		q->retired(q->retired_arg, dev, ino, true);
-	answer_waiters(w, NULL, -ENODATA);
+	waiters_answer(w, NULL, -ENODATA);
 	return err;
 }
 
@@ -659,14 +607,7 @@ int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 		err = -ENOENT;
 		goto out_unlock;
 	}
-	w->dev = dev;
-	w->ino = ino;
-	now_mono(&w->deadline);
-	ts_add_ms(&w->deadline, timeout_ms);
-	w->next = q->waiters;
-	q->waiters = w;
-	pthread_cond_signal(&q->waiter_cond);
-	job->waiting++;
+	waiters_add(&q->waiters, w, dev, ino, timeout_ms);
 	/* A reader wants the URL now: the settle has no one left to serve. */
 	if (job->settling)
 		end_rest(q, job);
@@ -736,12 +677,12 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 	struct octofs_job *job;
 	struct timespec now;
 
-	now_mono(&now);
+	mono_now(&now);
 	*have_wake = false;
 	for (job = q->run.head; job; job = job->next[LINK_RUN]) {
-		if (!ts_before(&now, &job->not_before))
+		if (!mono_before(&now, &job->not_before))
 			return job;
-		if (!*have_wake || ts_before(&job->not_before, next_wake)) {
+		if (!*have_wake || mono_before(&job->not_before, next_wake)) {
 			*next_wake = job->not_before;
 			*have_wake = true;
 		}
@@ -906,7 +847,7 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	pthread_mutex_unlock(&q->lock);
 	if (retired && q->retired)
 		q->retired(q->retired_arg, dev, ino, err != 0);
-	answer_waiters(w, url, err);
+	waiters_answer(w, url, err);
 }
 
 void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
@@ -926,8 +867,8 @@ void queue_retry(struct octofs_queue *q, struct octofs_job *job,
 {
 	pthread_mutex_lock(&q->lock);
 	if (atomic_load(&job->generation) == gen) {
-		now_mono(&job->not_before);
-		ts_add_ms(&job->not_before, delay_ms);
+		mono_now(&job->not_before);
+		mono_add_ms(&job->not_before, delay_ms);
 		job->settling = false;
 		job->attempts++;
 	}
@@ -1011,78 +952,6 @@ const atomic_int *queue_job_cancel_flag(const struct octofs_job *job)
 	return &job->cancel;
 }
 
-/* Collect the waiters whose deadline passed; q->lock held. */
-static struct queue_waiter *take_expired(struct octofs_queue *q,
-					 struct timespec *next_wake,
-					 bool *have_wake)
-{
-	struct queue_waiter **p = &q->waiters, *taken = NULL, *w;
-	struct timespec now;
-
-	now_mono(&now);
-	*have_wake = false;
-	while ((w = *p)) {
-		if (q->stopping || !ts_before(&now, &w->deadline)) {
-			struct octofs_job *job = find_job(q, w->dev, w->ino);
-
-			if (job && job->waiting)
-				job->waiting--;
-			*p = w->next;
-			w->next = taken;
-			taken = w;
-			continue;
-		}
-		if (!*have_wake || ts_before(&w->deadline, next_wake)) {
-			*next_wake = w->deadline;
-			*have_wake = true;
-		}
-		p = &w->next;
-	}
-	return taken;
-}
-
-/* Answers waiters whose url_wait ran out. */
-static void *reaper_main(void *arg)
-{
-	struct octofs_queue *q = arg;
-	struct queue_waiter *expired;
-	struct timespec wake;
-	bool have_wake, stop;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		expired = take_expired(q, &wake, &have_wake);
-		stop = q->stopping;
-		if (expired) {
-			pthread_mutex_unlock(&q->lock);
-			answer_waiters(expired, NULL, -ETIMEDOUT);
-			pthread_mutex_lock(&q->lock);
-			continue;
-		}
-		if (stop)
-			break;
-		if (have_wake)
-			pthread_cond_timedwait(&q->waiter_cond, &q->lock,
-					       &wake);
-		else
-			pthread_cond_wait(&q->waiter_cond, &q->lock);
-	}
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
-}
-
-static int init_cond(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-	int err;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	err = pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-	return -err;
-}
-
 struct octofs_queue *queue_new(unsigned long settle_ms)
 {
 	struct octofs_queue *q = calloc(1, sizeof(*q));
@@ -1097,22 +966,18 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	if (!q->buckets)
 		goto out_free_q;
 	pthread_mutex_init(&q->lock, NULL);
-	if (init_cond(&q->work_cond))
+	if (mono_cond_init(&q->work_cond))
 		goto out_free_buckets;
-	if (init_cond(&q->ahead_cond))
+	if (mono_cond_init(&q->ahead_cond))
 		goto out_destroy_work;
-	if (init_cond(&q->waiter_cond))
+	if (mono_cond_init(&q->ticket_cond))
 		goto out_destroy_ahead;
-	if (init_cond(&q->ticket_cond))
-		goto out_destroy_waiter;
-	if (pthread_create(&q->reaper, NULL, reaper_main, q))
+	if (waiters_init(&q->waiters, &q->lock))
 		goto out_destroy_ticket;
 	return q;
 
 out_destroy_ticket:
 	pthread_cond_destroy(&q->ticket_cond);
-out_destroy_waiter:
-	pthread_cond_destroy(&q->waiter_cond);
 out_destroy_ahead:
 	pthread_cond_destroy(&q->ahead_cond);
 out_destroy_work:
@@ -1131,8 +996,8 @@ void queue_shutdown(struct octofs_queue *q)
 	q->stopping = true;
 	pthread_cond_broadcast(&q->work_cond);
 	pthread_cond_broadcast(&q->ahead_cond);
-	pthread_cond_broadcast(&q->waiter_cond);
 	pthread_cond_broadcast(&q->ticket_cond);
+	waiters_stop(&q->waiters);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -1144,7 +1009,7 @@ void queue_free(struct octofs_queue *q)
 	if (!q)
 		return;
 	queue_shutdown(q);
-	pthread_join(q->reaper, NULL);
+	waiters_destroy(&q->waiters);
 	for (i = 0; i < q->n_buckets; i++) {
 		for (job = q->buckets[i]; job; job = next) {
 			next = job->hash_next;
@@ -1155,7 +1020,6 @@ void queue_free(struct octofs_queue *q)
 	free(q->buckets);
 	pthread_cond_destroy(&q->work_cond);
 	pthread_cond_destroy(&q->ahead_cond);
-	pthread_cond_destroy(&q->waiter_cond);
 	pthread_cond_destroy(&q->ticket_cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q);

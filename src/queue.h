@@ -39,7 +39,7 @@ struct octofs_job;
  */
 struct queue_waiter {
 	void (*done)(struct queue_waiter *w, const char *url, int err);
-	/* private to the queue */
+	/* private to the queue (waiters.c) */
 	dev_t dev;
 	ino_t ino;
 	struct timespec deadline;
