@@ -1,37 +1,26 @@
 /*
  * queue: upload jobs and the run queue workers pop from.  See queue.h
- * for the model.  The readers waiting for URLs are kept by waiters.c,
- * under the queue's lock.
+ * for the model.  The readers waiting for URLs (waiters.c) and the
+ * presigns asked ahead (ahead.c) are kept under the queue's lock.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ahead.h"
+#include "fifo.h"
 #include "log.h"
 #include "mono.h"
 #include "queue.h"
 #include "waiters.h"
 
 #define QUEUE_BUCKETS_MIN 64
-/*
- * Answers asked ahead kept at once (about 1 KiB each): a long queue does
- * not make memory grow, nor the answers go stale before their uploads.
- */
-#define AHEAD_TICKETS_MAX 64
-
-/* The two lists a job can be on, each threaded through the job. */
-enum { LINK_RUN, LINK_AHEAD, N_LINKS };
-
-struct job_fifo {
-	struct octofs_job *head;
-	struct octofs_job *tail;
-	unsigned int link;	/* LINK_* */
-};
 
 struct octofs_job {
 	/* Immutable after creation. */
@@ -53,15 +42,11 @@ struct octofs_job {
 	bool resumed;		/* found unfinished at mount, not written since */
 	bool settling;		/* not_before is the settle, not a backoff */
 	long rest_owner;	/* the program that started the file */
-	bool presigning;	/* a worker is asking for its URL ahead */
-	bool ahead_tried;	/* ... and need not again under this name */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* settle or retry backoff */
-	void *ticket;		/* the presign asked ahead, for this name */
-	queue_ticket_free_fn ticket_free;
 	struct octofs_job *hash_next;
-	struct octofs_job *next[N_LINKS];
-	bool on[N_LINKS];	/* on the run queue, on the ahead list */
+	struct fifo_link run;		/* on the run queue */
+	struct ahead_entry ahead;	/* presigning ahead: ahead.c */
 };
 
 /*
@@ -81,23 +66,19 @@ struct owner_slot {
 /*
  * Lock order: a job's state_lock, then q->lock; callers may also hold an
  * inode's lock (fs_ops.c) around a call.  q->lock is never held across
- * I/O or a waiter's done().  waiters.c borrows q->lock: it guards the
- * waiter list, and the list's condition variable goes with it.
+ * I/O or a waiter's done().  waiters.c and ahead.c borrow q->lock: it
+ * guards their lists, and their condition variables go with it.
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* a job became runnable, or stop */
-	pthread_cond_t ahead_cond;	/* a job to presign ahead, or stop */
-	pthread_cond_t ticket_cond;	/* a presign asked ahead returned */
 
 	/* Guarded by lock. */
 	struct octofs_job **buckets;
 	size_t n_buckets;
 	size_t n_jobs;
-	struct job_fifo run;		/* runnable jobs */
-	struct job_fifo ahead;		/* jobs to presign ahead */
-	bool ahead_on;			/* presigning ahead is on */
-	unsigned int n_tickets;		/* kept by jobs in the table */
+	struct fifo run;		/* runnable jobs */
+	struct ahead ahead;		/* jobs to presign ahead, tickets */
 	struct waiters waiters;		/* readers parked for a URL */
 	unsigned long uploading;
 	unsigned long done;		/* uploads finished since mount */
@@ -110,6 +91,10 @@ struct octofs_queue {
 	struct queue_file_ops file_ops;	/* set before any job is made */
 	void *retired_arg;
 };
+
+/* The job that embeds @ptr as its @member. */
+#define JOB_OF(ptr, member) ((struct octofs_job *)((char *)(ptr) - \
+				offsetof(struct octofs_job, member)))
 
 static size_t hash_key(const struct octofs_queue *q, dev_t dev, ino_t ino)
 {
@@ -167,100 +152,30 @@ static void unlink_job(struct octofs_queue *q, struct octofs_job *job)
 	job->dead = true;
 }
 
-static void fifo_push(struct job_fifo *f, struct octofs_job *job)
-{
-	job->next[f->link] = NULL;
-	if (f->tail)
-		f->tail->next[f->link] = job;
-	else
-		f->head = job;
-	f->tail = job;
-	job->on[f->link] = true;
-}
-
-static void fifo_remove(struct job_fifo *f, struct octofs_job *job)
-{
-	struct octofs_job **p = &f->head, *prev = NULL;
-
-	if (!job->on[f->link])
-		return;
-	while (*p && *p != job) {
-		prev = *p;
-		p = &(*p)->next[f->link];
-	}
-	if (*p) {
-		*p = job->next[f->link];
-		if (f->tail == job)
-			f->tail = prev;
-	}
-	job->next[f->link] = NULL;
-	job->on[f->link] = false;
-}
-
 static void run_remove(struct octofs_queue *q, struct octofs_job *job)
 {
-	fifo_remove(&q->run, job);
+	fifo_remove(&q->run, &job->run);
 }
 
 static void run_append(struct octofs_queue *q, struct octofs_job *job)
 {
-	if (job->on[LINK_RUN] || job->busy || job->held || job->dead)
+	if (job->run.on || job->busy || job->held || job->dead)
 		return;
-	fifo_push(&q->run, job);
+	fifo_push(&q->run, &job->run);
 	pthread_cond_signal(&q->work_cond);
 }
 
-/* Presigns asked ahead.  q->lock held throughout. */
-static void free_ticket(struct octofs_job *job)
-{
-	if (job->ticket)
-		job->ticket_free(job->ticket);
-	job->ticket = NULL;
-	job->ticket_free = NULL;
-}
-
-/* The job's ticket leaves the count: freed, or (!@free_it) handed out. */
-static void drop_ticket(struct octofs_queue *q, struct octofs_job *job,
-			bool free_it)
-{
-	if (!job->ticket)
-		return;
-	if (q->n_tickets-- == AHEAD_TICKETS_MAX)
-		pthread_cond_signal(&q->ahead_cond);
-	if (free_it)
-		job->ticket_free(job->ticket);
-	job->ticket = NULL;
-	job->ticket_free = NULL;
-}
-
-static void ahead_remove(struct octofs_queue *q, struct octofs_job *job)
-{
-	fifo_remove(&q->ahead, job);
-}
-
 /* A job still being written or resting gets its URL asked for ahead. */
-static void ahead_want(struct octofs_queue *q, struct octofs_job *job)
+static void want_ahead(struct octofs_queue *q, struct octofs_job *job)
 {
-	if (!q->ahead_on || job->on[LINK_AHEAD] || job->ticket ||
-	    job->ahead_tried || job->presigning || job->busy || job->dead)
-		return;
-	fifo_push(&q->ahead, job);
-	pthread_cond_signal(&q->ahead_cond);
-}
-
-/* Take the first job of the ahead list, or NULL. */
-static struct octofs_job *ahead_take(struct octofs_queue *q)
-{
-	struct octofs_job *job = q->ahead.head;
-
-	if (job)
-		ahead_remove(q, job);
-	return job;
+	if (!job->busy && !job->dead)
+		ahead_want(&q->ahead, &job->ahead);
 }
 
 static void job_free(struct octofs_queue *q, struct octofs_job *job)
 {
-	free_ticket(job);	/* only at queue_free(): retiring drops it */
+	/* A ticket is left only at queue_free(): retiring drops it. */
+	ahead_entry_free(&job->ahead);
 	if (q->file_ops.put)
 		q->file_ops.put(q->file_ops.arg, job->file);
 	pthread_mutex_destroy(&job->state_lock);
@@ -321,8 +236,7 @@ static int set_name(struct octofs_queue *q, struct octofs_job *job,
 		return -ENOMEM;
 	free(job->name);
 	job->name = copy;
-	drop_ticket(q, job, true);
-	job->ahead_tried = false;
+	ahead_renamed(&q->ahead, &job->ahead);
 	return 0;
 }
 
@@ -366,7 +280,7 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->resumed = false;
 	job->attempts = 0;
 	run_remove(q, job);
-	ahead_want(q, job);
+	want_ahead(q, job);
 	job->refs++;
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
@@ -418,7 +332,7 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->rest_owner = owner;
 	if (job->settling) {
 		mono_add_ms(&job->not_before, q->settle_ms);
-		ahead_want(q, job);
+		want_ahead(q, job);
 	}
 	run_append(q, job);
 out_unlock:
@@ -476,10 +390,8 @@ static struct queue_waiter *retire_job(struct octofs_queue *q,
 					      job->ino);
 
 	run_remove(q, job);
-	ahead_remove(q, job);
-	drop_ticket(q, job, true);
 	/* No one will want a presign still asked ahead for it. */
-	if (job->presigning)
+	if (ahead_forget(&q->ahead, &job->ahead))
 		atomic_store(&job->cancel, 1);
 	unlink_job(q, job);
 	job_unref_locked(q, job);
@@ -575,7 +487,7 @@ void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 	if (job && set_name(q, job, name))
 		log_warn("out of memory renaming the upload of %s", job->name);
 	else if (job && (job->held || job->settling))
-		ahead_want(q, job);
+		want_ahead(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -675,11 +587,13 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 				      bool *have_wake)
 {
 	struct octofs_job *job;
+	struct fifo_link *l;
 	struct timespec now;
 
 	mono_now(&now);
 	*have_wake = false;
-	for (job = q->run.head; job; job = job->next[LINK_RUN]) {
+	for (l = q->run.head; l; l = l->next) {
+		job = JOB_OF(l, run);
 		if (!mono_before(&now, &job->not_before))
 			return job;
 		if (!*have_wake || mono_before(&job->not_before, next_wake)) {
@@ -690,40 +604,30 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 	return NULL;
 }
 
-/* Claim @job to presign it ahead; q->lock held. */
-static void claim_ahead(struct octofs_job *job)
-{
-	job->presigning = true;
-	job->ahead_tried = true;
-	job->refs++;
-	atomic_store(&job->cancel, 0);
-}
-
 /*
- * The next job worth asking ahead for, or NULL; q->lock held.  One that
- * neither a writer holds nor rests is already waiting for an upload,
- * which will ask itself: skipped.
+ * Worth asking ahead for?  q->lock held.  A job that neither a writer
+ * holds nor rests is already waiting for an upload, which will ask
+ * itself.
  */
-static struct octofs_job *next_ahead(struct octofs_queue *q)
+static bool still_written(struct ahead_entry *e)
 {
-	struct octofs_job *job;
+	struct octofs_job *job = JOB_OF(e, ahead);
 
-	if (q->n_tickets >= AHEAD_TICKETS_MAX)
-		return NULL;
-	while ((job = ahead_take(q)) && !job->held && !job->settling)
-		;
-	return job;
+	return job->held || job->settling;
 }
 
 struct octofs_job *queue_pop_ahead(struct octofs_queue *q)
 {
 	struct octofs_job *job = NULL;
+	struct ahead_entry *e;
 
 	pthread_mutex_lock(&q->lock);
-	while (!q->stopping && !(job = next_ahead(q)))
-		pthread_cond_wait(&q->ahead_cond, &q->lock);
-	if (job)
-		claim_ahead(job);
+	e = ahead_pop(&q->ahead, still_written);
+	if (e) {
+		job = JOB_OF(e, ahead);
+		job->refs++;
+		atomic_store(&job->cancel, 0);
+	}
 	pthread_mutex_unlock(&q->lock);
 	return job;
 }
@@ -746,7 +650,7 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 	}
 	if (job) {
 		run_remove(q, job);
-		ahead_remove(q, job);
+		ahead_remove(&q->ahead, &job->ahead);
 		job->settling = false;
 		job->busy = true;
 		job->refs++;
@@ -764,16 +668,8 @@ void queue_ticket(struct octofs_queue *q, struct octofs_job *job,
 		  const char *name, void *ticket, queue_ticket_free_fn fn)
 {
 	pthread_mutex_lock(&q->lock);
-	job->presigning = false;
-	if (ticket && !job->dead && !job->ticket && name &&
-	    !strcmp(name, job->name)) {
-		job->ticket = ticket;
-		job->ticket_free = fn;
-		q->n_tickets++;
-	} else if (ticket) {
-		fn(ticket);
-	}
-	pthread_cond_broadcast(&q->ticket_cond);
+	ahead_answer(&q->ahead, &job->ahead, ticket, fn,
+		     !job->dead && name && !strcmp(name, job->name));
 	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -783,11 +679,7 @@ void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job)
 	void *ticket;
 
 	pthread_mutex_lock(&q->lock);
-	while (job->presigning)
-		pthread_cond_wait(&q->ticket_cond, &q->lock);
-	ticket = job->ticket;
-	drop_ticket(q, job, false);
-	job->ahead_tried = false;
+	ticket = ahead_take_ticket(&q->ahead, &job->ahead);
 	pthread_mutex_unlock(&q->lock);
 	return ticket;
 }
@@ -795,7 +687,7 @@ void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job)
 void queue_presign_ahead(struct octofs_queue *q, bool on)
 {
 	pthread_mutex_lock(&q->lock);
-	q->ahead_on = on;
+	ahead_set(&q->ahead, on);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -896,7 +788,7 @@ void queue_abort_uploads(struct octofs_queue *q)
 	pthread_mutex_lock(&q->lock);
 	for (i = 0; i < q->n_buckets; i++)
 		for (job = q->buckets[i]; job; job = job->hash_next)
-			if (job->busy || job->presigning)
+			if (job->busy || ahead_in_flight(&job->ahead))
 				atomic_store(&job->cancel, 1);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -959,8 +851,6 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	if (!q)
 		return NULL;
 	q->settle_ms = settle_ms;
-	q->run.link = LINK_RUN;
-	q->ahead.link = LINK_AHEAD;
 	q->n_buckets = QUEUE_BUCKETS_MIN;
 	q->buckets = calloc(q->n_buckets, sizeof(*q->buckets));
 	if (!q->buckets)
@@ -968,18 +858,14 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	pthread_mutex_init(&q->lock, NULL);
 	if (mono_cond_init(&q->work_cond))
 		goto out_free_buckets;
-	if (mono_cond_init(&q->ahead_cond))
+	if (ahead_init(&q->ahead, &q->lock))
 		goto out_destroy_work;
-	if (mono_cond_init(&q->ticket_cond))
-		goto out_destroy_ahead;
 	if (waiters_init(&q->waiters, &q->lock))
-		goto out_destroy_ticket;
+		goto out_destroy_ahead;
 	return q;
 
-out_destroy_ticket:
-	pthread_cond_destroy(&q->ticket_cond);
 out_destroy_ahead:
-	pthread_cond_destroy(&q->ahead_cond);
+	ahead_destroy(&q->ahead);
 out_destroy_work:
 	pthread_cond_destroy(&q->work_cond);
 out_free_buckets:
@@ -995,8 +881,7 @@ void queue_shutdown(struct octofs_queue *q)
 	pthread_mutex_lock(&q->lock);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->work_cond);
-	pthread_cond_broadcast(&q->ahead_cond);
-	pthread_cond_broadcast(&q->ticket_cond);
+	ahead_stop(&q->ahead);
 	waiters_stop(&q->waiters);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -1019,8 +904,7 @@ void queue_free(struct octofs_queue *q)
 	}
 	free(q->buckets);
 	pthread_cond_destroy(&q->work_cond);
-	pthread_cond_destroy(&q->ahead_cond);
-	pthread_cond_destroy(&q->ticket_cond);
+	ahead_destroy(&q->ahead);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }
