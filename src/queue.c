@@ -1,7 +1,8 @@
 /*
  * queue: upload jobs and the run queue workers pop from.  See queue.h
- * for the model.  The readers waiting for URLs (waiters.c) and the
- * presigns asked ahead (ahead.c) are kept under the queue's lock.
+ * for the model.  The readers waiting for URLs (waiters.c), the
+ * presigns asked ahead (ahead.c) and the file each program started
+ * last (owners.c) are kept under the queue's lock.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 #include "fifo.h"
 #include "log.h"
 #include "mono.h"
+#include "owners.h"
 #include "queue.h"
 #include "waiters.h"
 
@@ -50,24 +52,11 @@ struct octofs_job {
 };
 
 /*
- * The file each program (the thread the kernel names as the caller)
- * started writing last, one slot per owner's hash: a program that
- * starts another file has finished saving the one before.  A collision
- * only forgets an owner, which leaves its file's rest as it was.
- */
-#define OWNER_SLOTS 64
-
-struct owner_slot {
-	long owner;		/* 0: empty */
-	dev_t dev;
-	ino_t ino;
-};
-
-/*
  * Lock order: a job's state_lock, then q->lock; callers may also hold an
  * inode's lock (fs_ops.c) around a call.  q->lock is never held across
  * I/O or a waiter's done().  waiters.c and ahead.c borrow q->lock: it
- * guards their lists, and their condition variables go with it.
+ * guards their lists, and their condition variables go with it.  It
+ * guards owners too.
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
@@ -84,7 +73,7 @@ struct octofs_queue {
 	unsigned long done;		/* uploads finished since mount */
 	unsigned long failed;		/* ... and failed for good */
 	bool stopping;
-	struct owner_slot owners[OWNER_SLOTS];
+	struct owners owners;		/* who started which file last */
 
 	unsigned long settle_ms;	/* immutable: delay after a submit */
 	queue_retire_fn retired;	/* set before the workers start */
@@ -287,18 +276,6 @@ out_unlock:
 	return job;
 }
 
-/* Has @owner started (created or truncated) another file since? */
-static bool moved_on(struct octofs_queue *q, long owner, dev_t dev,
-		     ino_t ino)
-{
-	const struct owner_slot *s;
-
-	if (owner <= 0)
-		return false;
-	s = &q->owners[owner % OWNER_SLOTS];
-	return s->owner == owner && (s->dev != dev || s->ino != ino);
-}
-
 /* The job may go now; q->lock held. */
 static void end_rest(struct octofs_queue *q, struct octofs_job *job)
 {
@@ -328,7 +305,7 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	 */
 	mono_now(&job->not_before);
 	job->settling = q->settle_ms && !waiters_has(&q->waiters, dev, ino) &&
-			!moved_on(q, owner, dev, ino);
+			!owners_moved_on(&q->owners, owner, dev, ino);
 	job->rest_owner = owner;
 	if (job->settling) {
 		mono_add_ms(&job->not_before, q->settle_ms);
@@ -343,21 +320,19 @@ out_unlock:
 void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
 			 ino_t ino)
 {
-	struct owner_slot *s;
 	struct octofs_job *job;
+	dev_t prev_dev;
+	ino_t prev_ino;
 
 	if (owner <= 0 || !q->settle_ms)
 		return;
 	pthread_mutex_lock(&q->lock);
-	s = &q->owners[owner % OWNER_SLOTS];
-	if (moved_on(q, owner, dev, ino)) {
-		job = find_job(q, s->dev, s->ino);
+	if (owners_started(&q->owners, owner, dev, ino, &prev_dev,
+			   &prev_ino)) {
+		job = find_job(q, prev_dev, prev_ino);
 		if (job && job->settling && job->rest_owner == owner)
 			end_rest(q, job);
 	}
-	s->owner = owner;
-	s->dev = dev;
-	s->ino = ino;
 	pthread_mutex_unlock(&q->lock);
 }
 
