@@ -1,8 +1,9 @@
 /*
- * queue: upload jobs and the run queue workers pop from.  See queue.h
- * for the model.  The readers waiting for URLs (waiters.c), the
- * presigns asked ahead (ahead.c) and the file each program started
- * last (owners.c) are kept under the queue's lock.
+ * queue: upload jobs, their generations and references, and the run
+ * queue workers pop from.  See queue.h for the model.  The table that
+ * finds jobs by file (filetab.c), the readers waiting for URLs
+ * (waiters.c), the presigns asked ahead (ahead.c) and the file each
+ * program started last (owners.c) are kept under the queue's lock.
  */
 #include "config.h"
 
@@ -16,18 +17,16 @@
 
 #include "ahead.h"
 #include "fifo.h"
+#include "filetab.h"
 #include "log.h"
 #include "mono.h"
 #include "owners.h"
 #include "queue.h"
 #include "waiters.h"
 
-#define QUEUE_BUCKETS_MIN 64
-
 struct octofs_job {
-	/* Immutable after creation. */
-	dev_t dev;
-	ino_t ino;
+	/* Immutable after creation (but key's chain link). */
+	struct filetab_link key;	/* the file; in q->jobs until dead */
 	void *file;			/* with a reference: q->file_ops */
 	pthread_mutex_t state_lock;	/* orders on-disk state writes */
 	atomic_int cancel;		/* raised to stop the upload */
@@ -46,7 +45,6 @@ struct octofs_job {
 	long rest_owner;	/* the program that started the file */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* settle or retry backoff */
-	struct octofs_job *hash_next;
 	struct fifo_link run;		/* on the run queue */
 	struct ahead_entry ahead;	/* presigning ahead: ahead.c */
 };
@@ -56,16 +54,14 @@ struct octofs_job {
  * inode's lock (fs_ops.c) around a call.  q->lock is never held across
  * I/O or a waiter's done().  waiters.c and ahead.c borrow q->lock: it
  * guards their lists, and their condition variables go with it.  It
- * guards owners too.
+ * guards jobs and owners too.
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* a job became runnable, or stop */
 
 	/* Guarded by lock. */
-	struct octofs_job **buckets;
-	size_t n_buckets;
-	size_t n_jobs;
+	struct filetab jobs;		/* by file */
 	struct fifo run;		/* runnable jobs */
 	struct ahead ahead;		/* jobs to presign ahead, tickets */
 	struct waiters waiters;		/* readers parked for a URL */
@@ -85,59 +81,17 @@ struct octofs_queue {
 #define JOB_OF(ptr, member) ((struct octofs_job *)((char *)(ptr) - \
 				offsetof(struct octofs_job, member)))
 
-static size_t hash_key(const struct octofs_queue *q, dev_t dev, ino_t ino)
-{
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev;
-
-	return (size_t)(h ^ (h >> 29)) & (q->n_buckets - 1);
-}
-
 static struct octofs_job *find_job(struct octofs_queue *q, dev_t dev,
 				   ino_t ino)
 {
-	struct octofs_job *job = q->buckets[hash_key(q, dev, ino)];
+	struct filetab_link *l = filetab_find(&q->jobs, dev, ino);
 
-	while (job && (job->dev != dev || job->ino != ino))
-		job = job->hash_next;
-	return job;
-}
-
-/* Double the table when it gets crowded; on ENOMEM keep the old one. */
-static void maybe_grow(struct octofs_queue *q)
-{
-	struct octofs_job **old = q->buckets, *job, *next;
-	size_t old_n = q->n_buckets, i;
-	struct octofs_job **fresh;
-
-	if (q->n_jobs < q->n_buckets)
-		return;
-	fresh = calloc(old_n * 2, sizeof(*fresh));
-	if (!fresh)
-		return;
-	q->buckets = fresh;
-	q->n_buckets = old_n * 2;
-	for (i = 0; i < old_n; i++) {
-		for (job = old[i]; job; job = next) {
-			size_t b = hash_key(q, job->dev, job->ino);
-
-			next = job->hash_next;
-			job->hash_next = fresh[b];
-			fresh[b] = job;
-		}
-	}
-	free(old);
+	return l ? JOB_OF(l, key) : NULL;
 }
 
 static void unlink_job(struct octofs_queue *q, struct octofs_job *job)
 {
-	struct octofs_job **p = &q->buckets[hash_key(q, job->dev, job->ino)];
-
-	while (*p && *p != job)
-		p = &(*p)->hash_next;
-	if (*p) {
-		*p = job->hash_next;
-		q->n_jobs--;
-	}
+	filetab_remove(&q->jobs, &job->key);
 	job->dead = true;
 }
 
@@ -205,8 +159,8 @@ static struct octofs_job *job_new(struct octofs_queue *q, dev_t dev,
 	job->file = file;
 	if (q->file_ops.get)
 		q->file_ops.get(q->file_ops.arg, file);
-	job->dev = dev;
-	job->ino = ino;
+	job->key.dev = dev;
+	job->key.ino = ino;
 	job->refs = 1;		/* the table's */
 	pthread_mutex_init(&job->state_lock, NULL);
 	return job;
@@ -234,15 +188,9 @@ static struct octofs_job *insert_job(struct octofs_queue *q, dev_t dev,
 				     ino_t ino, void *file, const char *name)
 {
 	struct octofs_job *job = job_new(q, dev, ino, file, name);
-	size_t b;
 
-	if (!job)
-		return NULL;
-	maybe_grow(q);
-	b = hash_key(q, dev, ino);
-	job->hash_next = q->buckets[b];
-	q->buckets[b] = job;
-	q->n_jobs++;
+	if (job)
+		filetab_add(&q->jobs, &job->key);
 	return job;
 }
 
@@ -361,8 +309,8 @@ int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, void *file,
 static struct queue_waiter *retire_job(struct octofs_queue *q,
 				       struct octofs_job *job)
 {
-	struct queue_waiter *w = waiters_take(&q->waiters, job->dev,
-					      job->ino);
+	struct queue_waiter *w = waiters_take(&q->waiters, job->key.dev,
+					      job->key.ino);
 
 	run_remove(q, job);
 	/* No one will want a presign still asked ahead for it. */
@@ -506,18 +454,17 @@ out_unlock:
 /* Bytes of the uploads in progress: sent so far, and in all. */
 static void sum_progress(struct octofs_queue *q, struct queue_counts *c)
 {
+	struct filetab_link *l;
 	struct octofs_job *job;
-	size_t i;
 
 	c->sent_bytes = 0;
 	c->total_bytes = 0;
-	for (i = 0; i < q->n_buckets; i++) {
-		for (job = q->buckets[i]; job; job = job->hash_next) {
-			if (!job->busy)
-				continue;
-			c->sent_bytes += atomic_load(&job->sent_bytes);
-			c->total_bytes += atomic_load(&job->total_bytes);
-		}
+	for (l = filetab_first(&q->jobs); l; l = filetab_next(&q->jobs, l)) {
+		job = JOB_OF(l, key);
+		if (!job->busy)
+			continue;
+		c->sent_bytes += atomic_load(&job->sent_bytes);
+		c->total_bytes += atomic_load(&job->total_bytes);
 	}
 }
 
@@ -525,7 +472,7 @@ void queue_counts(struct octofs_queue *q, struct queue_counts *c)
 {
 	pthread_mutex_lock(&q->lock);
 	c->uploading = q->uploading;
-	c->queued = q->n_jobs - q->uploading;
+	c->queued = q->jobs.n - q->uploading;
 	c->done = q->done;
 	c->failed = q->failed;
 	sum_progress(q, c);
@@ -693,8 +640,8 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 		   uint64_t gen, const char *url, int err)
 {
 	struct queue_waiter *w = NULL;
-	dev_t dev = job->dev;
-	ino_t ino = job->ino;
+	dev_t dev = job->key.dev;
+	ino_t ino = job->key.ino;
 	bool retired = false;
 
 	pthread_mutex_lock(&q->lock);
@@ -757,14 +704,15 @@ unsigned int queue_job_attempts(struct octofs_queue *q,
 
 void queue_abort_uploads(struct octofs_queue *q)
 {
+	struct filetab_link *l;
 	struct octofs_job *job;
-	size_t i;
 
 	pthread_mutex_lock(&q->lock);
-	for (i = 0; i < q->n_buckets; i++)
-		for (job = q->buckets[i]; job; job = job->hash_next)
-			if (job->busy || ahead_in_flight(&job->ahead))
-				atomic_store(&job->cancel, 1);
+	for (l = filetab_first(&q->jobs); l; l = filetab_next(&q->jobs, l)) {
+		job = JOB_OF(l, key);
+		if (job->busy || ahead_in_flight(&job->ahead))
+			atomic_store(&job->cancel, 1);
+	}
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -826,13 +774,11 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	if (!q)
 		return NULL;
 	q->settle_ms = settle_ms;
-	q->n_buckets = QUEUE_BUCKETS_MIN;
-	q->buckets = calloc(q->n_buckets, sizeof(*q->buckets));
-	if (!q->buckets)
+	if (filetab_init(&q->jobs))
 		goto out_free_q;
 	pthread_mutex_init(&q->lock, NULL);
 	if (mono_cond_init(&q->work_cond))
-		goto out_free_buckets;
+		goto out_free_jobs;
 	if (ahead_init(&q->ahead, &q->lock))
 		goto out_destroy_work;
 	if (waiters_init(&q->waiters, &q->lock))
@@ -843,9 +789,9 @@ out_destroy_ahead:
 	ahead_destroy(&q->ahead);
 out_destroy_work:
 	pthread_cond_destroy(&q->work_cond);
-out_free_buckets:
+out_free_jobs:
 	pthread_mutex_destroy(&q->lock);
-	free(q->buckets);
+	filetab_destroy(&q->jobs);
 out_free_q:
 	free(q);
 	return NULL;
@@ -863,21 +809,20 @@ void queue_shutdown(struct octofs_queue *q)
 
 void queue_free(struct octofs_queue *q)
 {
-	struct octofs_job *job, *next;
-	size_t i;
+	struct filetab_link *l, *next;
+	struct octofs_job *job;
 
 	if (!q)
 		return;
 	queue_shutdown(q);
 	waiters_destroy(&q->waiters);
-	for (i = 0; i < q->n_buckets; i++) {
-		for (job = q->buckets[i]; job; job = next) {
-			next = job->hash_next;
-			job->dead = true;
-			job_unref_locked(q, job);
-		}
+	for (l = filetab_first(&q->jobs); l; l = next) {
+		next = filetab_next(&q->jobs, l);
+		job = JOB_OF(l, key);
+		job->dead = true;
+		job_unref_locked(q, job);
 	}
-	free(q->buckets);
+	filetab_destroy(&q->jobs);
 	pthread_cond_destroy(&q->work_cond);
 	ahead_destroy(&q->ahead);
 	pthread_mutex_destroy(&q->lock);
