@@ -36,7 +36,7 @@
 #include "octofs.h"
 #include "opts.h"
 #include "passthrough.h"
-#include "queue.h"
+#include "queue_fuse.h"
 #include "state.h"
 #include "url_files.h"
 #include "url_names.h"

@@ -8,12 +8,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ahead.h"
 #include "fifo.h"
@@ -21,7 +20,8 @@
 #include "log.h"
 #include "mono.h"
 #include "owners.h"
-#include "queue.h"
+#include "queue_fuse.h"
+#include "queue_worker.h"
 #include "waiters.h"
 
 struct octofs_job {

@@ -24,7 +24,7 @@
 #include "opts.h"
 #include "presign.h"
 #include "put.h"
-#include "queue.h"
+#include "queue_worker.h"
 #include "state.h"
 #include "worker.h"
 
