@@ -24,15 +24,21 @@
 #include "queue_worker.h"
 #include "waiters.h"
 
+/*
+ * Locks: key (but its chain link) and file never change; state_lock only
+ * orders the job's on-disk state writes; cancel, sent_bytes and
+ * total_bytes are atomics that anyone reads; generation is atomic,
+ * written under q->lock; all the rest, key's chain link, the run link
+ * and the ahead entry included, is guarded by q->lock.
+ */
 struct octofs_job {
-	/* Immutable after creation (but key's chain link). */
 	struct filetab_link key;	/* the file; in q->jobs until dead */
 	void *file;			/* with a reference: q->file_ops */
 	pthread_mutex_t state_lock;	/* orders on-disk state writes */
 	atomic_int cancel;		/* raised to stop the upload */
 	_Atomic uint64_t generation;	/* written under q->lock */
-	_Atomic int64_t sent_bytes;	/* the upload in progress: written */
-	_Atomic int64_t total_bytes;	/* by its worker, read by anyone */
+	_Atomic int64_t sent_bytes;	/* the upload in progress, */
+	_Atomic int64_t total_bytes;	/* as its worker reports it */
 
 	/* Guarded by q->lock. */
 	unsigned int refs;
@@ -40,8 +46,8 @@ struct octofs_job {
 	bool held;		/* a writer still has the file open */
 	bool busy;		/* a worker has it */
 	bool dead;		/* removed from the table */
-	bool resumed;		/* found unfinished at mount, not written since */
-	bool settling;		/* not_before is the settle, not a backoff */
+	bool resumed;		/* resumed at mount, not written since */
+	bool settling;		/* not_before is a settle, no backoff */
 	long rest_owner;	/* the program that started the file */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* settle or retry backoff */
@@ -50,11 +56,19 @@ struct octofs_job {
 };
 
 /*
- * Lock order: a job's state_lock, then q->lock; callers may also hold an
- * inode's lock (fs_ops.c) around a call.  q->lock is never held across
- * I/O or a waiter's done().  waiters.c and ahead.c borrow q->lock: it
- * guards their lists, and their condition variables go with it.  It
- * guards jobs and owners too.
+ * Locks: lock guards the fields marked so, the whole of jobs, run,
+ * ahead, waiters and owners included (ahead.c and waiters.c borrow it;
+ * their condition variables go with it, as work_cond does).  The last
+ * four fields are set once, before other threads use the queue.
+ *
+ * Lock order: a job's state_lock, then lock; callers may hold an inode's
+ * lock (fs_ops.c) around a call.  Under lock the file ops' get and put
+ * take the inode table's lock, and put may take the descriptor cache's
+ * and close a descriptor; that and a rename's out-of-memory log line are
+ * the only I/O under lock.  lock is never held across a waiter's done()
+ * or the retire function.  state_lock is held across queue_fail_with()'s
+ * @fn, and across queue_cancel_with()'s @fn and the done() of the
+ * waiters its cancel answers.
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
@@ -71,7 +85,8 @@ struct octofs_queue {
 	bool stopping;
 	struct owners owners;		/* who started which file last */
 
-	unsigned long settle_ms;	/* immutable: delay after a submit */
+	/* Set once, before other threads use the queue. */
+	unsigned long settle_ms;	/* delay after a submit */
 	queue_retire_fn retired;	/* set before the workers start */
 	struct queue_file_ops file_ops;	/* set before any job is made */
 	void *retired_arg;
