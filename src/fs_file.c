@@ -21,7 +21,7 @@
 #include "fs_file.h"
 #include "fs_req.h"
 #include "passthrough.h"
-#include "queue.h"
+#include "queue_fuse.h"
 #include "url_files.h"
 #include "versions.h"
 #include "write_fail.h"

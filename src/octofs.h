@@ -13,19 +13,23 @@
  *      (dirty, writers, write_err) and open files (opens, backing_id).
  *      J and L are never held together, and one thread holds at most
  *      one L, since unrelated inodes share a stripe.
- *   Q  the upload queue's lock (queue.c): the job table, the run and
- *      presign-ahead lists, the URL waiters and all their conditions.
- *      Never held across I/O or while answering a waiter.
+ *      J is held across the callbacks of queue_cancel_with() and
+ *      queue_fail_with() and the answers to the waiters a cancel ends.
+ *   Q  the upload queue's lock (queue.c), which filetab.c, waiters.c,
+ *      ahead.c and owners.c borrow: the jobs, the run and presign-ahead
+ *      lists, the URL waiters, and all their condition variables.  Held
+ *      across no network I/O, no answer to a waiter and no retire call.
  *   T  the inode table's lock (inode_table.h): names, parents, lookup
  *      counts and references of inodes.  A job's last reference going
  *      (under Q) drops its inode's (takes T).
  *   C  the descriptor cache's lock (fd_cache.c): cached descriptors;
  *      close() is the only call made under it.
  *
- * Two locks stand alone, taken with no other held and taking none:
+ * These stand alone, taken with no other held and taking none:
  *   N  notify_lock below: the session cache invalidations go to; held
  *      across fuse_lowlevel_notify_inval_*(), which write to /dev/fuse.
  *   P  the worker pool's lock (worker.c): how many workers run.
+ *   F  the live feed's lock (feed.c): its ring of records.
  */
 #ifndef OCTOFS_OCTOFS_H
 #define OCTOFS_OCTOFS_H

@@ -1,45 +1,44 @@
 /*
- * queue: upload jobs, the run queue workers pop from, and the readers
- * waiting for URLs.  See queue.h for the model.
+ * queue: upload jobs, their generations and references, and the run
+ * queue workers pop from.  See queue.h for the model.  The table that
+ * finds jobs by file (filetab.c), the readers waiting for URLs
+ * (waiters.c), the presigns asked ahead (ahead.c) and the file each
+ * program started last (owners.c) are kept under the queue's lock.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "ahead.h"
+#include "fifo.h"
+#include "filetab.h"
 #include "log.h"
-#include "queue.h"
+#include "mono.h"
+#include "owners.h"
+#include "queue_fuse.h"
+#include "queue_worker.h"
+#include "waiters.h"
 
-#define QUEUE_BUCKETS_MIN 64
 /*
- * Answers asked ahead kept at once (about 1 KiB each): a long queue does
- * not make memory grow, nor the answers go stale before their uploads.
+ * Locks: key (but its chain link) and file never change; state_lock only
+ * orders the job's on-disk state writes; cancel, sent_bytes and
+ * total_bytes are atomics that anyone reads; generation is atomic,
+ * written under q->lock; all the rest, key's chain link, the run link
+ * and the ahead entry included, is guarded by q->lock.
  */
-#define AHEAD_TICKETS_MAX 64
-
-/* The two lists a job can be on, each threaded through the job. */
-enum { LINK_RUN, LINK_AHEAD, N_LINKS };
-
-struct job_fifo {
-	struct octofs_job *head;
-	struct octofs_job *tail;
-	unsigned int link;	/* LINK_* */
-};
-
 struct octofs_job {
-	/* Immutable after creation. */
-	dev_t dev;
-	ino_t ino;
+	struct filetab_link key;	/* the file; in q->jobs until dead */
 	void *file;			/* with a reference: q->file_ops */
 	pthread_mutex_t state_lock;	/* orders on-disk state writes */
 	atomic_int cancel;		/* raised to stop the upload */
 	_Atomic uint64_t generation;	/* written under q->lock */
-	_Atomic int64_t sent_bytes;	/* the upload in progress: written */
-	_Atomic int64_t total_bytes;	/* by its worker, read by anyone */
+	_Atomic int64_t sent_bytes;	/* the upload in progress, */
+	_Atomic int64_t total_bytes;	/* as its worker reports it */
 
 	/* Guarded by q->lock. */
 	unsigned int refs;
@@ -47,241 +46,94 @@ struct octofs_job {
 	bool held;		/* a writer still has the file open */
 	bool busy;		/* a worker has it */
 	bool dead;		/* removed from the table */
-	bool resumed;		/* found unfinished at mount, not written since */
-	bool settling;		/* not_before is the settle, not a backoff */
+	bool resumed;		/* resumed at mount, not written since */
+	bool settling;		/* not_before is a settle, no backoff */
 	long rest_owner;	/* the program that started the file */
-	bool presigning;	/* a worker is asking for its URL ahead */
-	bool ahead_tried;	/* ... and need not again under this name */
-	unsigned int waiting;	/* readers parked for its URL */
 	unsigned int attempts;	/* retries of this generation */
 	struct timespec not_before;	/* settle or retry backoff */
-	void *ticket;		/* the presign asked ahead, for this name */
-	queue_ticket_free_fn ticket_free;
-	struct octofs_job *hash_next;
-	struct octofs_job *next[N_LINKS];
-	bool on[N_LINKS];	/* on the run queue, on the ahead list */
+	struct fifo_link run;		/* on the run queue */
+	struct ahead_entry ahead;	/* presigning ahead: ahead.c */
 };
 
 /*
- * The file each program (the thread the kernel names as the caller)
- * started writing last, one slot per owner's hash: a program that
- * starts another file has finished saving the one before.  A collision
- * only forgets an owner, which leaves its file's rest as it was.
- */
-#define OWNER_SLOTS 64
-
-struct owner_slot {
-	long owner;		/* 0: empty */
-	dev_t dev;
-	ino_t ino;
-};
-
-/*
- * Lock order: a job's state_lock, then q->lock; callers may also hold an
- * inode's lock (fs_ops.c) around a call.  q->lock is never held across
- * I/O or a waiter's done().
+ * Locks: lock guards the fields marked so, the whole of jobs, run,
+ * ahead, waiters and owners included (ahead.c and waiters.c borrow it;
+ * their condition variables go with it, as work_cond does).  The last
+ * four fields are set once, before other threads use the queue.
+ *
+ * lock is Q and state_lock J in the lock order (octofs.h).  Under lock
+ * the file ops' get and put
+ * take the inode table's lock, and put may take the descriptor cache's
+ * and close a descriptor; that and a rename's out-of-memory log line are
+ * the only I/O under lock.  lock is never held across a waiter's done()
+ * or the retire function.  state_lock is held across queue_fail_with()'s
+ * @fn, and across queue_cancel_with()'s @fn and the done() of the
+ * waiters its cancel answers.
  */
 struct octofs_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* a job became runnable, or stop */
-	pthread_cond_t ahead_cond;	/* a job to presign ahead, or stop */
-	pthread_cond_t waiter_cond;	/* the waiter list changed, or stop */
-	pthread_cond_t ticket_cond;	/* a presign asked ahead returned */
-	pthread_t reaper;
 
 	/* Guarded by lock. */
-	struct octofs_job **buckets;
-	size_t n_buckets;
-	size_t n_jobs;
-	struct job_fifo run;		/* runnable jobs */
-	struct job_fifo ahead;		/* jobs to presign ahead */
-	bool ahead_on;			/* presigning ahead is on */
-	unsigned int n_tickets;		/* kept by jobs in the table */
-	struct queue_waiter *waiters;
+	struct filetab jobs;		/* by file */
+	struct fifo run;		/* runnable jobs */
+	struct ahead ahead;		/* jobs to presign ahead, tickets */
+	struct waiters waiters;		/* readers parked for a URL */
 	unsigned long uploading;
 	unsigned long done;		/* uploads finished since mount */
 	unsigned long failed;		/* ... and failed for good */
 	bool stopping;
-	struct owner_slot owners[OWNER_SLOTS];
+	struct owners owners;		/* who started which file last */
 
-	unsigned long settle_ms;	/* immutable: delay after a submit */
+	/* Set once, before other threads use the queue. */
+	unsigned long settle_ms;	/* delay after a submit */
 	queue_retire_fn retired;	/* set before the workers start */
 	struct queue_file_ops file_ops;	/* set before any job is made */
 	void *retired_arg;
 };
 
-static void now_mono(struct timespec *ts)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-}
-
-static void ts_add_ms(struct timespec *ts, unsigned long ms)
-{
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-	if (a->tv_sec != b->tv_sec)
-		return a->tv_sec < b->tv_sec;
-	return a->tv_nsec < b->tv_nsec;
-}
-
-static size_t hash_key(const struct octofs_queue *q, dev_t dev, ino_t ino)
-{
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev;
-
-	return (size_t)(h ^ (h >> 29)) & (q->n_buckets - 1);
-}
+/* The job that embeds @ptr as its @member. */
+#define JOB_OF(ptr, member) ((struct octofs_job *)((char *)(ptr) - \
+				offsetof(struct octofs_job, member)))
 
 static struct octofs_job *find_job(struct octofs_queue *q, dev_t dev,
 				   ino_t ino)
 {
-	struct octofs_job *job = q->buckets[hash_key(q, dev, ino)];
+	struct filetab_link *l = filetab_find(&q->jobs, dev, ino);
 
-	while (job && (job->dev != dev || job->ino != ino))
-		job = job->hash_next;
-	return job;
-}
-
-/* Double the table when it gets crowded; on ENOMEM keep the old one. */
-static void maybe_grow(struct octofs_queue *q)
-{
-	struct octofs_job **old = q->buckets, *job, *next;
-	size_t old_n = q->n_buckets, i;
-	struct octofs_job **fresh;
-
-	if (q->n_jobs < q->n_buckets)
-		return;
-	fresh = calloc(old_n * 2, sizeof(*fresh));
-	if (!fresh)
-		return;
-	q->buckets = fresh;
-	q->n_buckets = old_n * 2;
-	for (i = 0; i < old_n; i++) {
-		for (job = old[i]; job; job = next) {
-			size_t b = hash_key(q, job->dev, job->ino);
-
-			next = job->hash_next;
-			job->hash_next = fresh[b];
-			fresh[b] = job;
-		}
-	}
-	free(old);
+	return l ? JOB_OF(l, key) : NULL;
 }
 
 static void unlink_job(struct octofs_queue *q, struct octofs_job *job)
 {
-	struct octofs_job **p = &q->buckets[hash_key(q, job->dev, job->ino)];
-
-	while (*p && *p != job)
-		p = &(*p)->hash_next;
-	if (*p) {
-		*p = job->hash_next;
-		q->n_jobs--;
-	}
+	filetab_remove(&q->jobs, &job->key);
 	job->dead = true;
-}
-
-static void fifo_push(struct job_fifo *f, struct octofs_job *job)
-{
-	job->next[f->link] = NULL;
-	if (f->tail)
-		f->tail->next[f->link] = job;
-	else
-		f->head = job;
-	f->tail = job;
-	job->on[f->link] = true;
-}
-
-static void fifo_remove(struct job_fifo *f, struct octofs_job *job)
-{
-	struct octofs_job **p = &f->head, *prev = NULL;
-
-	if (!job->on[f->link])
-		return;
-	while (*p && *p != job) {
-		prev = *p;
-		p = &(*p)->next[f->link];
-	}
-	if (*p) {
-		*p = job->next[f->link];
-		if (f->tail == job)
-			f->tail = prev;
-	}
-	job->next[f->link] = NULL;
-	job->on[f->link] = false;
 }
 
 static void run_remove(struct octofs_queue *q, struct octofs_job *job)
 {
-	fifo_remove(&q->run, job);
+	fifo_remove(&q->run, &job->run);
 }
 
 static void run_append(struct octofs_queue *q, struct octofs_job *job)
 {
-	if (job->on[LINK_RUN] || job->busy || job->held || job->dead)
+	if (job->run.on || job->busy || job->held || job->dead)
 		return;
-	fifo_push(&q->run, job);
+	fifo_push(&q->run, &job->run);
 	pthread_cond_signal(&q->work_cond);
 }
 
-/* Presigns asked ahead.  q->lock held throughout. */
-static void free_ticket(struct octofs_job *job)
-{
-	if (job->ticket)
-		job->ticket_free(job->ticket);
-	job->ticket = NULL;
-	job->ticket_free = NULL;
-}
-
-/* The job's ticket leaves the count: freed, or (!@free_it) handed out. */
-static void drop_ticket(struct octofs_queue *q, struct octofs_job *job,
-			bool free_it)
-{
-	if (!job->ticket)
-		return;
-	if (q->n_tickets-- == AHEAD_TICKETS_MAX)
-		pthread_cond_signal(&q->ahead_cond);
-	if (free_it)
-		job->ticket_free(job->ticket);
-	job->ticket = NULL;
-	job->ticket_free = NULL;
-}
-
-static void ahead_remove(struct octofs_queue *q, struct octofs_job *job)
-{
-	fifo_remove(&q->ahead, job);
-}
-
 /* A job still being written or resting gets its URL asked for ahead. */
-static void ahead_want(struct octofs_queue *q, struct octofs_job *job)
+static void want_ahead(struct octofs_queue *q, struct octofs_job *job)
 {
-	if (!q->ahead_on || job->on[LINK_AHEAD] || job->ticket ||
-	    job->ahead_tried || job->presigning || job->busy || job->dead)
-		return;
-	fifo_push(&q->ahead, job);
-	pthread_cond_signal(&q->ahead_cond);
-}
-
-/* Take the first job of the ahead list, or NULL. */
-static struct octofs_job *ahead_take(struct octofs_queue *q)
-{
-	struct octofs_job *job = q->ahead.head;
-
-	if (job)
-		ahead_remove(q, job);
-	return job;
+	if (!job->busy && !job->dead)
+		ahead_want(&q->ahead, &job->ahead);
 }
 
 static void job_free(struct octofs_queue *q, struct octofs_job *job)
 {
-	free_ticket(job);	/* only at queue_free(): retiring drops it */
+	/* A ticket is left only at queue_free(): retiring drops it. */
+	ahead_entry_free(&job->ahead);
 	if (q->file_ops.put)
 		q->file_ops.put(q->file_ops.arg, job->file);
 	pthread_mutex_destroy(&job->state_lock);
@@ -322,8 +174,8 @@ static struct octofs_job *job_new(struct octofs_queue *q, dev_t dev,
 	job->file = file;
 	if (q->file_ops.get)
 		q->file_ops.get(q->file_ops.arg, file);
-	job->dev = dev;
-	job->ino = ino;
+	job->key.dev = dev;
+	job->key.ino = ino;
 	job->refs = 1;		/* the table's */
 	pthread_mutex_init(&job->state_lock, NULL);
 	return job;
@@ -342,8 +194,7 @@ static int set_name(struct octofs_queue *q, struct octofs_job *job,
 		return -ENOMEM;
 	free(job->name);
 	job->name = copy;
-	drop_ticket(q, job, true);
-	job->ahead_tried = false;
+	ahead_renamed(&q->ahead, &job->ahead);
 	return 0;
 }
 
@@ -352,15 +203,9 @@ static struct octofs_job *insert_job(struct octofs_queue *q, dev_t dev,
 				     ino_t ino, void *file, const char *name)
 {
 	struct octofs_job *job = job_new(q, dev, ino, file, name);
-	size_t b;
 
-	if (!job)
-		return NULL;
-	maybe_grow(q);
-	b = hash_key(q, dev, ino);
-	job->hash_next = q->buckets[b];
-	q->buckets[b] = job;
-	q->n_jobs++;
+	if (job)
+		filetab_add(&q->jobs, &job->key);
 	return job;
 }
 
@@ -387,29 +232,17 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->resumed = false;
 	job->attempts = 0;
 	run_remove(q, job);
-	ahead_want(q, job);
+	want_ahead(q, job);
 	job->refs++;
 out_unlock:
 	pthread_mutex_unlock(&q->lock);
 	return job;
 }
 
-/* Has @owner started (created or truncated) another file since? */
-static bool moved_on(struct octofs_queue *q, long owner, dev_t dev,
-		     ino_t ino)
-{
-	const struct owner_slot *s;
-
-	if (owner <= 0)
-		return false;
-	s = &q->owners[owner % OWNER_SLOTS];
-	return s->owner == owner && (s->dev != dev || s->ino != ino);
-}
-
 /* The job may go now; q->lock held. */
 static void end_rest(struct octofs_queue *q, struct octofs_job *job)
 {
-	now_mono(&job->not_before);
+	mono_now(&job->not_before);
 	job->settling = false;
 	pthread_cond_signal(&q->work_cond);
 }
@@ -433,13 +266,13 @@ int queue_submit(struct octofs_queue *q, dev_t dev, ino_t ino,
 	 * someone is already waiting for the URL or the program has gone on
 	 * to start another file.
 	 */
-	now_mono(&job->not_before);
-	job->settling = !job->waiting && q->settle_ms &&
-			!moved_on(q, owner, dev, ino);
+	mono_now(&job->not_before);
+	job->settling = q->settle_ms && !waiters_has(&q->waiters, dev, ino) &&
+			!owners_moved_on(&q->owners, owner, dev, ino);
 	job->rest_owner = owner;
 	if (job->settling) {
-		ts_add_ms(&job->not_before, q->settle_ms);
-		ahead_want(q, job);
+		mono_add_ms(&job->not_before, q->settle_ms);
+		want_ahead(q, job);
 	}
 	run_append(q, job);
 out_unlock:
@@ -450,21 +283,19 @@ out_unlock:
 void queue_writer_opened(struct octofs_queue *q, long owner, dev_t dev,
 			 ino_t ino)
 {
-	struct owner_slot *s;
 	struct octofs_job *job;
+	dev_t prev_dev;
+	ino_t prev_ino;
 
 	if (owner <= 0 || !q->settle_ms)
 		return;
 	pthread_mutex_lock(&q->lock);
-	s = &q->owners[owner % OWNER_SLOTS];
-	if (moved_on(q, owner, dev, ino)) {
-		job = find_job(q, s->dev, s->ino);
+	if (owners_started(&q->owners, owner, dev, ino, &prev_dev,
+			   &prev_ino)) {
+		job = find_job(q, prev_dev, prev_ino);
 		if (job && job->settling && job->rest_owner == owner)
 			end_rest(q, job);
 	}
-	s->owner = owner;
-	s->dev = dev;
-	s->ino = ino;
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -489,49 +320,16 @@ int queue_resume(struct octofs_queue *q, dev_t dev, ino_t ino, void *file,
 	return err;
 }
 
-/*
- * Take the waiters of (dev, ino) off the list; the caller answers them
- * after dropping the lock.
- */
-static struct queue_waiter *take_waiters(struct octofs_queue *q, dev_t dev,
-					 ino_t ino)
-{
-	struct queue_waiter **p = &q->waiters, *taken = NULL, *w;
-
-	while ((w = *p)) {
-		if (w->dev == dev && w->ino == ino) {
-			*p = w->next;
-			w->next = taken;
-			taken = w;
-		} else {
-			p = &w->next;
-		}
-	}
-	return taken;
-}
-
-static void answer_waiters(struct queue_waiter *w, const char *url, int err)
-{
-	struct queue_waiter *next;
-
-	for (; w; w = next) {
-		next = w->next;
-		w->next = NULL;
-		w->done(w, url, err);
-	}
-}
-
 /* Remove @job from the table; q->lock held.  Returns its waiters. */
 static struct queue_waiter *retire_job(struct octofs_queue *q,
 				       struct octofs_job *job)
 {
-	struct queue_waiter *w = take_waiters(q, job->dev, job->ino);
+	struct queue_waiter *w = waiters_take(&q->waiters, job->key.dev,
+					      job->key.ino);
 
 	run_remove(q, job);
-	ahead_remove(q, job);
-	drop_ticket(q, job, true);
 	/* No one will want a presign still asked ahead for it. */
-	if (job->presigning)
+	if (ahead_forget(&q->ahead, &job->ahead))
 		atomic_store(&job->cancel, 1);
 	unlink_job(q, job);
 	job_unref_locked(q, job);
@@ -551,7 +349,7 @@ void queue_cancel(struct octofs_queue *q, dev_t dev, ino_t ino)
 		w = retire_job(q, job);
 	}
 	pthread_mutex_unlock(&q->lock);
-	answer_waiters(w, NULL, -ENODATA);
+	waiters_answer(w, NULL, -ENODATA);
 }
 
 /* The job of (dev, ino) with a reference, its state lock taken; or NULL. */
@@ -613,7 +411,7 @@ int queue_fail_with(struct octofs_queue *q, dev_t dev, ino_t ino,
 	unlock_job_state(q, job);
 	if (q->retired)
 		q->retired(q->retired_arg, dev, ino, true);
-	answer_waiters(w, NULL, -ENODATA);
+	waiters_answer(w, NULL, -ENODATA);
 	return err;
 }
 
@@ -627,7 +425,7 @@ void queue_rename(struct octofs_queue *q, dev_t dev, ino_t ino,
 	if (job && set_name(q, job, name))
 		log_warn("out of memory renaming the upload of %s", job->name);
 	else if (job && (job->held || job->settling))
-		ahead_want(q, job);
+		want_ahead(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -659,14 +457,7 @@ int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 		err = -ENOENT;
 		goto out_unlock;
 	}
-	w->dev = dev;
-	w->ino = ino;
-	now_mono(&w->deadline);
-	ts_add_ms(&w->deadline, timeout_ms);
-	w->next = q->waiters;
-	q->waiters = w;
-	pthread_cond_signal(&q->waiter_cond);
-	job->waiting++;
+	waiters_add(&q->waiters, w, dev, ino, timeout_ms);
 	/* A reader wants the URL now: the settle has no one left to serve. */
 	if (job->settling)
 		end_rest(q, job);
@@ -678,18 +469,17 @@ out_unlock:
 /* Bytes of the uploads in progress: sent so far, and in all. */
 static void sum_progress(struct octofs_queue *q, struct queue_counts *c)
 {
+	struct filetab_link *l;
 	struct octofs_job *job;
-	size_t i;
 
 	c->sent_bytes = 0;
 	c->total_bytes = 0;
-	for (i = 0; i < q->n_buckets; i++) {
-		for (job = q->buckets[i]; job; job = job->hash_next) {
-			if (!job->busy)
-				continue;
-			c->sent_bytes += atomic_load(&job->sent_bytes);
-			c->total_bytes += atomic_load(&job->total_bytes);
-		}
+	for (l = filetab_first(&q->jobs); l; l = filetab_next(&q->jobs, l)) {
+		job = JOB_OF(l, key);
+		if (!job->busy)
+			continue;
+		c->sent_bytes += atomic_load(&job->sent_bytes);
+		c->total_bytes += atomic_load(&job->total_bytes);
 	}
 }
 
@@ -697,7 +487,7 @@ void queue_counts(struct octofs_queue *q, struct queue_counts *c)
 {
 	pthread_mutex_lock(&q->lock);
 	c->uploading = q->uploading;
-	c->queued = q->n_jobs - q->uploading;
+	c->queued = q->jobs.n - q->uploading;
 	c->done = q->done;
 	c->failed = q->failed;
 	sum_progress(q, c);
@@ -734,14 +524,16 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 				      bool *have_wake)
 {
 	struct octofs_job *job;
+	struct fifo_link *l;
 	struct timespec now;
 
-	now_mono(&now);
+	mono_now(&now);
 	*have_wake = false;
-	for (job = q->run.head; job; job = job->next[LINK_RUN]) {
-		if (!ts_before(&now, &job->not_before))
+	for (l = q->run.head; l; l = l->next) {
+		job = JOB_OF(l, run);
+		if (!mono_before(&now, &job->not_before))
 			return job;
-		if (!*have_wake || ts_before(&job->not_before, next_wake)) {
+		if (!*have_wake || mono_before(&job->not_before, next_wake)) {
 			*next_wake = job->not_before;
 			*have_wake = true;
 		}
@@ -749,40 +541,30 @@ static struct octofs_job *first_ready(struct octofs_queue *q,
 	return NULL;
 }
 
-/* Claim @job to presign it ahead; q->lock held. */
-static void claim_ahead(struct octofs_job *job)
-{
-	job->presigning = true;
-	job->ahead_tried = true;
-	job->refs++;
-	atomic_store(&job->cancel, 0);
-}
-
 /*
- * The next job worth asking ahead for, or NULL; q->lock held.  One that
- * neither a writer holds nor rests is already waiting for an upload,
- * which will ask itself: skipped.
+ * Worth asking ahead for?  q->lock held.  A job that neither a writer
+ * holds nor rests is already waiting for an upload, which will ask
+ * itself.
  */
-static struct octofs_job *next_ahead(struct octofs_queue *q)
+static bool still_written(struct ahead_entry *e)
 {
-	struct octofs_job *job;
+	struct octofs_job *job = JOB_OF(e, ahead);
 
-	if (q->n_tickets >= AHEAD_TICKETS_MAX)
-		return NULL;
-	while ((job = ahead_take(q)) && !job->held && !job->settling)
-		;
-	return job;
+	return job->held || job->settling;
 }
 
 struct octofs_job *queue_pop_ahead(struct octofs_queue *q)
 {
 	struct octofs_job *job = NULL;
+	struct ahead_entry *e;
 
 	pthread_mutex_lock(&q->lock);
-	while (!q->stopping && !(job = next_ahead(q)))
-		pthread_cond_wait(&q->ahead_cond, &q->lock);
-	if (job)
-		claim_ahead(job);
+	e = ahead_pop(&q->ahead, still_written);
+	if (e) {
+		job = JOB_OF(e, ahead);
+		job->refs++;
+		atomic_store(&job->cancel, 0);
+	}
 	pthread_mutex_unlock(&q->lock);
 	return job;
 }
@@ -805,7 +587,7 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 	}
 	if (job) {
 		run_remove(q, job);
-		ahead_remove(q, job);
+		ahead_remove(&q->ahead, &job->ahead);
 		job->settling = false;
 		job->busy = true;
 		job->refs++;
@@ -823,16 +605,8 @@ void queue_ticket(struct octofs_queue *q, struct octofs_job *job,
 		  const char *name, void *ticket, queue_ticket_free_fn fn)
 {
 	pthread_mutex_lock(&q->lock);
-	job->presigning = false;
-	if (ticket && !job->dead && !job->ticket && name &&
-	    !strcmp(name, job->name)) {
-		job->ticket = ticket;
-		job->ticket_free = fn;
-		q->n_tickets++;
-	} else if (ticket) {
-		fn(ticket);
-	}
-	pthread_cond_broadcast(&q->ticket_cond);
+	ahead_answer(&q->ahead, &job->ahead, ticket, fn,
+		     !job->dead && name && !strcmp(name, job->name));
 	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -842,11 +616,7 @@ void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job)
 	void *ticket;
 
 	pthread_mutex_lock(&q->lock);
-	while (job->presigning)
-		pthread_cond_wait(&q->ticket_cond, &q->lock);
-	ticket = job->ticket;
-	drop_ticket(q, job, false);
-	job->ahead_tried = false;
+	ticket = ahead_take_ticket(&q->ahead, &job->ahead);
 	pthread_mutex_unlock(&q->lock);
 	return ticket;
 }
@@ -854,7 +624,7 @@ void *queue_take_ticket(struct octofs_queue *q, struct octofs_job *job)
 void queue_presign_ahead(struct octofs_queue *q, bool on)
 {
 	pthread_mutex_lock(&q->lock);
-	q->ahead_on = on;
+	ahead_set(&q->ahead, on);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -885,8 +655,8 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 		   uint64_t gen, const char *url, int err)
 {
 	struct queue_waiter *w = NULL;
-	dev_t dev = job->dev;
-	ino_t ino = job->ino;
+	dev_t dev = job->key.dev;
+	ino_t ino = job->key.ino;
 	bool retired = false;
 
 	pthread_mutex_lock(&q->lock);
@@ -906,7 +676,7 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	pthread_mutex_unlock(&q->lock);
 	if (retired && q->retired)
 		q->retired(q->retired_arg, dev, ino, err != 0);
-	answer_waiters(w, url, err);
+	waiters_answer(w, url, err);
 }
 
 void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
@@ -926,8 +696,8 @@ void queue_retry(struct octofs_queue *q, struct octofs_job *job,
 {
 	pthread_mutex_lock(&q->lock);
 	if (atomic_load(&job->generation) == gen) {
-		now_mono(&job->not_before);
-		ts_add_ms(&job->not_before, delay_ms);
+		mono_now(&job->not_before);
+		mono_add_ms(&job->not_before, delay_ms);
 		job->settling = false;
 		job->attempts++;
 	}
@@ -949,14 +719,15 @@ unsigned int queue_job_attempts(struct octofs_queue *q,
 
 void queue_abort_uploads(struct octofs_queue *q)
 {
+	struct filetab_link *l;
 	struct octofs_job *job;
-	size_t i;
 
 	pthread_mutex_lock(&q->lock);
-	for (i = 0; i < q->n_buckets; i++)
-		for (job = q->buckets[i]; job; job = job->hash_next)
-			if (job->busy || job->presigning)
-				atomic_store(&job->cancel, 1);
+	for (l = filetab_first(&q->jobs); l; l = filetab_next(&q->jobs, l)) {
+		job = JOB_OF(l, key);
+		if (job->busy || ahead_in_flight(&job->ahead))
+			atomic_store(&job->cancel, 1);
+	}
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -1011,78 +782,6 @@ const atomic_int *queue_job_cancel_flag(const struct octofs_job *job)
 	return &job->cancel;
 }
 
-/* Collect the waiters whose deadline passed; q->lock held. */
-static struct queue_waiter *take_expired(struct octofs_queue *q,
-					 struct timespec *next_wake,
-					 bool *have_wake)
-{
-	struct queue_waiter **p = &q->waiters, *taken = NULL, *w;
-	struct timespec now;
-
-	now_mono(&now);
-	*have_wake = false;
-	while ((w = *p)) {
-		if (q->stopping || !ts_before(&now, &w->deadline)) {
-			struct octofs_job *job = find_job(q, w->dev, w->ino);
-
-			if (job && job->waiting)
-				job->waiting--;
-			*p = w->next;
-			w->next = taken;
-			taken = w;
-			continue;
-		}
-		if (!*have_wake || ts_before(&w->deadline, next_wake)) {
-			*next_wake = w->deadline;
-			*have_wake = true;
-		}
-		p = &w->next;
-	}
-	return taken;
-}
-
-/* Answers waiters whose url_wait ran out. */
-static void *reaper_main(void *arg)
-{
-	struct octofs_queue *q = arg;
-	struct queue_waiter *expired;
-	struct timespec wake;
-	bool have_wake, stop;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		expired = take_expired(q, &wake, &have_wake);
-		stop = q->stopping;
-		if (expired) {
-			pthread_mutex_unlock(&q->lock);
-			answer_waiters(expired, NULL, -ETIMEDOUT);
-			pthread_mutex_lock(&q->lock);
-			continue;
-		}
-		if (stop)
-			break;
-		if (have_wake)
-			pthread_cond_timedwait(&q->waiter_cond, &q->lock,
-					       &wake);
-		else
-			pthread_cond_wait(&q->waiter_cond, &q->lock);
-	}
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
-}
-
-static int init_cond(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-	int err;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	err = pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-	return -err;
-}
-
 struct octofs_queue *queue_new(unsigned long settle_ms)
 {
 	struct octofs_queue *q = calloc(1, sizeof(*q));
@@ -1090,36 +789,24 @@ struct octofs_queue *queue_new(unsigned long settle_ms)
 	if (!q)
 		return NULL;
 	q->settle_ms = settle_ms;
-	q->run.link = LINK_RUN;
-	q->ahead.link = LINK_AHEAD;
-	q->n_buckets = QUEUE_BUCKETS_MIN;
-	q->buckets = calloc(q->n_buckets, sizeof(*q->buckets));
-	if (!q->buckets)
+	if (filetab_init(&q->jobs))
 		goto out_free_q;
 	pthread_mutex_init(&q->lock, NULL);
-	if (init_cond(&q->work_cond))
-		goto out_free_buckets;
-	if (init_cond(&q->ahead_cond))
+	if (mono_cond_init(&q->work_cond))
+		goto out_free_jobs;
+	if (ahead_init(&q->ahead, &q->lock))
 		goto out_destroy_work;
-	if (init_cond(&q->waiter_cond))
+	if (waiters_init(&q->waiters, &q->lock))
 		goto out_destroy_ahead;
-	if (init_cond(&q->ticket_cond))
-		goto out_destroy_waiter;
-	if (pthread_create(&q->reaper, NULL, reaper_main, q))
-		goto out_destroy_ticket;
 	return q;
 
-out_destroy_ticket:
-	pthread_cond_destroy(&q->ticket_cond);
-out_destroy_waiter:
-	pthread_cond_destroy(&q->waiter_cond);
 out_destroy_ahead:
-	pthread_cond_destroy(&q->ahead_cond);
+	ahead_destroy(&q->ahead);
 out_destroy_work:
 	pthread_cond_destroy(&q->work_cond);
-out_free_buckets:
+out_free_jobs:
 	pthread_mutex_destroy(&q->lock);
-	free(q->buckets);
+	filetab_destroy(&q->jobs);
 out_free_q:
 	free(q);
 	return NULL;
@@ -1130,33 +817,29 @@ void queue_shutdown(struct octofs_queue *q)
 	pthread_mutex_lock(&q->lock);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->work_cond);
-	pthread_cond_broadcast(&q->ahead_cond);
-	pthread_cond_broadcast(&q->waiter_cond);
-	pthread_cond_broadcast(&q->ticket_cond);
+	ahead_stop(&q->ahead);
+	waiters_stop(&q->waiters);
 	pthread_mutex_unlock(&q->lock);
 }
 
 void queue_free(struct octofs_queue *q)
 {
-	struct octofs_job *job, *next;
-	size_t i;
+	struct filetab_link *l, *next;
+	struct octofs_job *job;
 
 	if (!q)
 		return;
 	queue_shutdown(q);
-	pthread_join(q->reaper, NULL);
-	for (i = 0; i < q->n_buckets; i++) {
-		for (job = q->buckets[i]; job; job = next) {
-			next = job->hash_next;
-			job->dead = true;
-			job_unref_locked(q, job);
-		}
+	waiters_destroy(&q->waiters);
+	for (l = filetab_first(&q->jobs); l; l = next) {
+		next = filetab_next(&q->jobs, l);
+		job = JOB_OF(l, key);
+		job->dead = true;
+		job_unref_locked(q, job);
 	}
-	free(q->buckets);
+	filetab_destroy(&q->jobs);
 	pthread_cond_destroy(&q->work_cond);
-	pthread_cond_destroy(&q->ahead_cond);
-	pthread_cond_destroy(&q->waiter_cond);
-	pthread_cond_destroy(&q->ticket_cond);
+	ahead_destroy(&q->ahead);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }

@@ -20,7 +20,7 @@
 #include "inode.h"
 #include "log.h"
 #include "octofs.h"
-#include "queue.h"
+#include "queue_worker.h"
 #include "resume.h"
 #include "state.h"
 

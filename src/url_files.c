@@ -15,7 +15,7 @@
 #include "log.h"
 #include "octofs.h"
 #include "opts.h"
-#include "queue.h"
+#include "queue_fuse.h"
 #include "resume.h"
 #include "state.h"
 #include "url_files.h"

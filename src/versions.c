@@ -19,7 +19,7 @@
 #include "log.h"
 #include "octofs.h"
 #include "opts.h"
-#include "queue.h"
+#include "queue_fuse.h"
 #include "state.h"
 #include "url_files.h"
 #include "versions.h"

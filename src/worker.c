@@ -25,7 +25,7 @@
 #include "opts.h"
 #include "presign.h"
 #include "put.h"
-#include "queue.h"
+#include "queue_worker.h"
 #include "state.h"
 #include "worker.h"
 

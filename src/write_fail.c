@@ -13,7 +13,7 @@
 #include "inode.h"
 #include "log.h"
 #include "octofs.h"
-#include "queue.h"
+#include "queue_fuse.h"
 #include "state.h"
 #include "write_fail.h"
 

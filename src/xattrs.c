@@ -17,7 +17,7 @@
 #include "fdpath.h"
 #include "feed.h"
 #include "fs_req.h"
-#include "queue.h"
+#include "queue_fuse.h"
 #include "state.h"
 #include "url_files.h"
 #include "versions.h"

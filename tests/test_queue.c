@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "queue.h"
+#include "queue_fuse.h"
+#include "queue_worker.h"
 #include "tap.h"
 
 /* A waiter that records how it was answered. */
