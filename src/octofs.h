@@ -8,13 +8,13 @@
  * calls named.
  *
  *   J  a job's state lock (queue_job_lock_state()): orders the writes of
- *      one upload's state to its stored file, which happen under it.
+ *      one upload's state to its stored file, which happen under it.  It
+ *      is held across the callbacks of queue_cancel_with() and
+ *      queue_fail_with() and the answers to the waiters a cancel ends.
  *   L  an inode's lock (inode_lock(), one of 256 stripes): its versions
  *      (dirty, writers, write_err) and open files (opens, backing_id).
  *      J and L are never held together, and one thread holds at most
  *      one L, since unrelated inodes share a stripe.
- *      J is held across the callbacks of queue_cancel_with() and
- *      queue_fail_with() and the answers to the waiters a cancel ends.
  *   Q  the upload queue's lock (queue.c), which filetab.c, waiters.c,
  *      ahead.c and owners.c borrow: the jobs, the run and presign-ahead
  *      lists, the URL waiters, and all their condition variables.  Held
