@@ -28,6 +28,7 @@
 
 #include "feed.h"
 #include "log.h"
+#include "timefmt.h"
 
 #define FEED_FOLLOWERS_MAX 64
 #define FEED_NAME_MAX 48
@@ -71,16 +72,6 @@ struct feed {
 	struct follower followers[FEED_FOLLOWERS_MAX];
 };
 
-static char *iso_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ",
-					    &tm))
-		snprintf(buf, len, "%lld", (long long)t);
-	return buf;
-}
-
 static void add_str(struct json_object *o, const char *key, const char *v)
 {
 	if (v)
@@ -96,14 +87,14 @@ static char *record_line(const struct feed_record *r, size_t *len)
 		[FEED_RETRYING] = "retrying",
 	};
 	struct json_object *o = json_object_new_object();
-	char when[32];
+	char when[TIMEFMT_ISO_MAX];
 	const char *text;
 	char *line = NULL;
 
 	if (!o)
 		return NULL;
 	add_str(o, "event", names[r->event]);
-	add_str(o, "time", iso_time(time(NULL), when, sizeof(when)));
+	add_str(o, "time", timefmt_iso(time(NULL), when, sizeof(when)));
 	add_str(o, "path", r->path);
 	if (r->event == FEED_DONE) {
 		add_str(o, "url", r->url);
@@ -117,7 +108,7 @@ static char *record_line(const struct feed_record *r, size_t *len)
 		json_object_object_add(o, "attempt",
 				       json_object_new_int64(r->attempt));
 		add_str(o, "next_try",
-			iso_time(r->next_try, when, sizeof(when)));
+			timefmt_iso(r->next_try, when, sizeof(when)));
 	}
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,8 @@ struct octofs_job {
 	bool settling;		/* not_before is a settle, no backoff */
 	long rest_owner;	/* the program that started the file */
 	unsigned int attempts;	/* retries of this generation */
+	char *retry_why;	/* the last one's reason, or NULL */
+	time_t retry_at;	/* the next try, wall-clock */
 	struct timespec not_before;	/* settle or retry backoff */
 	struct fifo_link run;		/* on the run queue */
 	struct ahead_entry ahead;	/* presigning ahead: ahead.c */
@@ -82,6 +85,7 @@ struct octofs_queue {
 	unsigned long uploading;
 	unsigned long done;		/* uploads finished since mount */
 	unsigned long failed;		/* ... and failed for good */
+	struct outage outage;		/* retries since the last answer */
 	bool stopping;
 	struct owners owners;		/* who started which file last */
 
@@ -130,6 +134,14 @@ static void want_ahead(struct octofs_queue *q, struct octofs_job *job)
 		ahead_want(&q->ahead, &job->ahead);
 }
 
+/* A new version starts with no retries behind it; q->lock held. */
+static void clear_retry(struct octofs_job *job)
+{
+	job->attempts = 0;
+	free(job->retry_why);
+	job->retry_why = NULL;
+}
+
 static void job_free(struct octofs_queue *q, struct octofs_job *job)
 {
 	/* A ticket is left only at queue_free(): retiring drops it. */
@@ -137,6 +149,7 @@ static void job_free(struct octofs_queue *q, struct octofs_job *job)
 	if (q->file_ops.put)
 		q->file_ops.put(q->file_ops.arg, job->file);
 	pthread_mutex_destroy(&job->state_lock);
+	free(job->retry_why);
 	free(job->name);
 	free(job);
 }
@@ -230,7 +243,7 @@ struct octofs_job *queue_hold(struct octofs_queue *q, dev_t dev, ino_t ino,
 	job->held = true;
 	job->settling = false;
 	job->resumed = false;
-	job->attempts = 0;
+	clear_retry(job);
 	run_remove(q, job);
 	want_ahead(q, job);
 	job->refs++;
@@ -466,7 +479,10 @@ out_unlock:
 	return err;
 }
 
-/* Bytes of the uploads in progress: sent so far, and in all. */
+/*
+ * Bytes of the uploads in progress: sent so far, and in all; and how
+ * many wait to be tried again.
+ */
 static void sum_progress(struct octofs_queue *q, struct queue_counts *c)
 {
 	struct filetab_link *l;
@@ -474,8 +490,10 @@ static void sum_progress(struct octofs_queue *q, struct queue_counts *c)
 
 	c->sent_bytes = 0;
 	c->total_bytes = 0;
+	c->retrying = 0;
 	for (l = filetab_first(&q->jobs); l; l = filetab_next(&q->jobs, l)) {
 		job = JOB_OF(l, key);
+		c->retrying += !job->busy && job->retry_why;
 		if (!job->busy)
 			continue;
 		c->sent_bytes += atomic_load(&job->sent_bytes);
@@ -490,6 +508,7 @@ void queue_counts(struct octofs_queue *q, struct queue_counts *c)
 	c->queued = q->jobs.n - q->uploading;
 	c->done = q->done;
 	c->failed = q->failed;
+	c->outage = q->outage;
 	sum_progress(q, c);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -505,6 +524,25 @@ int queue_progress(struct octofs_queue *q, dev_t dev, ino_t ino,
 	if (job && job->busy) {
 		*sent_bytes = atomic_load(&job->sent_bytes);
 		*total_bytes = atomic_load(&job->total_bytes);
+		err = 0;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+int queue_retry_info(struct octofs_queue *q, dev_t dev, ino_t ino,
+		     struct queue_retry_info *info)
+{
+	struct octofs_job *job;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&q->lock);
+	job = find_job(q, dev, ino);
+	if (job && !job->busy && job->retry_why) {
+		info->attempts = job->attempts;
+		info->next_try = job->retry_at;
+		snprintf(info->error, sizeof(info->error), "%s",
+			 job->retry_why);
 		err = 0;
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -663,6 +701,7 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	if (!job->dead && atomic_load(&job->generation) == gen) {
 		job->busy = false;
 		q->uploading--;
+		outage_clear(&q->outage);
 		if (err)
 			q->failed++;
 		else
@@ -692,8 +731,10 @@ void queue_failed(struct octofs_queue *q, struct octofs_job *job,
 }
 
 void queue_retry(struct octofs_queue *q, struct octofs_job *job,
-		 uint64_t gen, unsigned long delay_ms)
+		 uint64_t gen, unsigned long delay_ms, const char *why)
 {
+	char *copy = why ? strdup(why) : NULL;
+
 	pthread_mutex_lock(&q->lock);
 	if (atomic_load(&job->generation) == gen) {
 		mono_now(&job->not_before);
@@ -701,6 +742,15 @@ void queue_retry(struct octofs_queue *q, struct octofs_job *job,
 		job->settling = false;
 		job->attempts++;
 	}
+	if (why && atomic_load(&job->generation) == gen) {
+		outage_note(&q->outage, why, time(NULL));
+		free(job->retry_why);
+		job->retry_why = copy;
+		copy = NULL;
+		job->retry_at = time(NULL) +
+				(time_t)((delay_ms + 999) / 1000);
+	}
+	free(copy);
 	release_claim(q, job);
 	job_unref_locked(q, job);
 	pthread_mutex_unlock(&q->lock);

@@ -28,6 +28,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "outage.h"
+
 struct octofs_queue;
 struct octofs_job;
 
@@ -55,6 +57,8 @@ struct queue_counts {
 	unsigned long failed;		/* ... for good */
 	int64_t sent_bytes;		/* of the uploads in progress */
 	int64_t total_bytes;
+	unsigned long retrying;		/* waiting to be tried again */
+	struct outage outage;		/* failing to get through since */
 };
 
 /*

@@ -84,6 +84,20 @@ int queue_state(struct octofs_queue *q, dev_t dev, ino_t ino,
 int queue_wait(struct octofs_queue *q, dev_t dev, ino_t ino,
 	       struct queue_waiter *w, unsigned long timeout_ms);
 
+/* Why the file's upload waits to be tried again. */
+struct queue_retry_info {
+	unsigned int attempts;		/* failed tries of this version */
+	time_t next_try;		/* wall-clock */
+	char error[OUTAGE_WHY_MAX];	/* the last one's reason */
+};
+
+/*
+ * What queue_retry() said of the file's upload while it waits to be
+ * tried again; -ENOENT when it is not waiting for a retry.
+ */
+int queue_retry_info(struct octofs_queue *q, dev_t dev, ino_t ino,
+		     struct queue_retry_info *info);
+
 /*
  * Bytes sent so far of the file's upload in progress, and its size;
  * -ENOENT when it has none in progress.

@@ -29,8 +29,13 @@ void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
 		const char *url);
 void queue_failed(struct octofs_queue *q, struct octofs_job *job,
 		  uint64_t gen);
+/*
+ * Try again in @delay_ms because of @why (copied: the transient error
+ * shown on the file and the mount until the upload ends; NULL when no
+ * error was met, e.g. the upload was cancelled by a write).
+ */
 void queue_retry(struct octofs_queue *q, struct octofs_job *job,
-		 uint64_t gen, unsigned long delay_ms);
+		 uint64_t gen, unsigned long delay_ms, const char *why);
 
 /* How many times this generation was retried so far. */
 unsigned int queue_job_attempts(struct octofs_queue *q,

@@ -20,6 +20,7 @@
 #define STATE_ERROR STATE_PREFIX "error"
 #define STATE_SETTLED STATE_PREFIX "settled"	/* on the store's root */
 #define STATE_PROGRESS STATE_PREFIX "progress"	/* in memory only */
+#define STATE_RETRY STATE_PREFIX "retry"	/* in memory only */
 #define STATE_STATS STATE_PREFIX "stats"	/* mount root, in memory */
 #define STATE_FEED STATE_PREFIX "feed"	/* mount root: feed.h */
 #define STATE_VALUE_MAX 8192

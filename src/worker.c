@@ -331,7 +331,7 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		break;
 	case HTTP_CANCELLED:
 		log_debug("upload of %s cancelled", up->name);
-		queue_retry(ctx->queue, up->job, up->gen, 0);
+		queue_retry(ctx->queue, up->job, up->gen, 0, NULL);
 		break;
 	default:
 		delay = backoff_ms(w, queue_job_attempts(ctx->queue, up->job),
@@ -342,7 +342,8 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		/* Once a version: when it starts retrying. */
 		if (!queue_job_attempts(ctx->queue, up->job))
 			publish(ctx, up, FEED_RETRYING, delay);
-		queue_retry(ctx->queue, up->job, up->gen, delay);
+		queue_retry(ctx->queue, up->job, up->gen, delay,
+			    up->res.message);
 		break;
 	}
 }

@@ -13,12 +13,14 @@
 #include <string.h>
 #include <linux/limits.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "fdpath.h"
 #include "feed.h"
 #include "fs_req.h"
 #include "queue_fuse.h"
 #include "state.h"
+#include "timefmt.h"
 #include "url_files.h"
 #include "versions.h"
 #include "xattrs.h"
@@ -89,13 +91,41 @@ static void reply_progress(fuse_req_t req, struct octofs *ctx,
 static void reply_stats(fuse_req_t req, struct octofs *ctx, size_t size)
 {
 	struct queue_counts c;
-	char value[192];
+	char value[192 + OUTAGE_WHY_MAX], when[32];
+	int len;
 
 	queue_counts(ctx->queue, &c);
-	snprintf(value, sizeof(value), "queued=%lu uploading=%lu done=%lu "
-		 "failed=%lu sent_bytes=%lld total_bytes=%lld", c.queued,
-		 c.uploading, c.done, c.failed, (long long)c.sent_bytes,
-		 (long long)c.total_bytes);
+	len = snprintf(value, sizeof(value), "queued=%lu uploading=%lu "
+		       "done=%lu failed=%lu sent_bytes=%lld total_bytes=%lld "
+		       "retrying=%lu", c.queued, c.uploading, c.done,
+		       c.failed, (long long)c.sent_bytes,
+		       (long long)c.total_bytes, c.retrying);
+	/* The reason runs to the end of the value: it holds spaces. */
+	if (c.outage.since && len > 0 && (size_t)len < sizeof(value))
+		snprintf(value + len, sizeof(value) - (size_t)len,
+			 " failing_since=%s last_error=%s",
+			 timefmt_iso(c.outage.since, when, sizeof(when)),
+			 c.outage.why);
+	reply_value(req, value, strlen(value), size);
+}
+
+/*
+ * "attempts=N next_try=TIME error=REASON" of a file waiting to be tried
+ * again; ENODATA otherwise.
+ */
+static void reply_retry(fuse_req_t req, struct octofs *ctx,
+			struct octofs_inode *inode, size_t size)
+{
+	struct queue_retry_info info;
+	char value[96 + OUTAGE_WHY_MAX], when[32];
+
+	if (queue_retry_info(ctx->queue, inode->dev, inode->ino, &info)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	snprintf(value, sizeof(value), "attempts=%u next_try=%s error=%s",
+		 info.attempts, timefmt_iso(info.next_try, when, sizeof(when)),
+		 info.error);
 	reply_value(req, value, strlen(value), size);
 }
 
@@ -124,6 +154,10 @@ static bool pending_xattr(fuse_req_t req, struct octofs *ctx,
 		return false;
 	if (!strcmp(name, STATE_PROGRESS)) {
 		reply_progress(req, ctx, inode, size);
+		return true;
+	}
+	if (!strcmp(name, STATE_RETRY)) {
+		reply_retry(req, ctx, inode, size);
 		return true;
 	}
 	if (strcmp(name, STATE_STATUS)) {
