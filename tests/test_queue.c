@@ -271,7 +271,7 @@ static void test_retry(void)
 	queue_counts(q, &c);
 	is_int(c.uploading, 1, "one uploading");
 	t0 = now_s();
-	queue_retry(q, job, gen, 200);
+	queue_retry(q, job, gen, 200, NULL);
 	job = queue_pop(q, &gen2);
 	ok(now_s() - t0 >= 0.19, "retry waits for its backoff");
 	is_int(gen2, gen, "same generation on retry");
@@ -598,7 +598,7 @@ static void test_moving_on_limits(void)
 	job = popper_wait(&pop, 10000);
 	ok(job != NULL, "released after its program moved on: taken");
 	if (job)
-		queue_retry(q, job, pop.gen, 60000);
+		queue_retry(q, job, pop.gen, 60000, NULL);
 	popper_start(&pop2, q);
 	queue_writer_opened(q, 7, 1, 99);
 	queue_writer_opened(q, 7, 1, 101);
@@ -637,7 +637,7 @@ static void test_reader_keeps_backoff(void)
 	queue_job_put(q, hold(q, 93, "c.txt"));
 	queue_submit(q, 1, 93, NULL, 0);
 	job = queue_pop(q, &gen);
-	queue_retry(q, job, gen, 60000);
+	queue_retry(q, job, gen, 60000, NULL);
 	probe_init(&w);
 	is_int(queue_wait(q, 1, 93, &w.w, 60000), 0, "a reader waits");
 	popper_start(&pop, q);
@@ -950,7 +950,7 @@ static void test_retire_hook(void)
 	queue_submit(q, 1, 97, NULL, 0);
 	is_int(queue_wait(q, 1, 97, &w.w, 10000), 0, "a reader waits");
 	job = queue_pop(q, &gen);
-	queue_retry(q, job, gen, 0);
+	queue_retry(q, job, gen, 0, NULL);
 	is_int(p.calls, 0, "a retry does not retire");
 	job = queue_pop(q, &gen);
 	queue_done(q, job, gen, "https://x/r");
