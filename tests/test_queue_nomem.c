@@ -127,7 +127,6 @@ static void test_hold_renamed(void)
 	ok(!queue_job_current(q, job, gen), "and a new version");
 	queue_job_put(q, held);
 	queue_failed(q, job, gen);
-	queue_job_put(q, job);
 	queue_free(q);
 }
 
