@@ -75,6 +75,12 @@ struct upload {
 	struct timespec started;
 };
 
+/* The file's name for log lines: none when copying it ran out of memory. */
+static const char *log_name(const struct upload *up)
+{
+	return up->name ? up->name : "a file";
+}
+
 /*
  * Write the job's on-disk state unless a newer write overtook it.  A
  * failure to record is logged; the upload itself is not affected.
@@ -87,7 +93,7 @@ static void persist(struct octofs *ctx, struct upload *up,
 
 	fd = inode_fd(ctx->inodes, inode);
 	if (fd < 0) {
-		log_warn("cannot record state of %s: %s", up->name,
+		log_warn("cannot record state of %s: %s", log_name(up),
 			 strerror(-fd));
 		return;
 	}
@@ -106,7 +112,7 @@ static void persist(struct octofs *ctx, struct upload *up,
 	queue_job_unlock_state(up->job);
 	inode_fd_put(ctx->inodes, inode);
 	if (err)
-		log_warn("cannot record state of %s: %s", up->name,
+		log_warn("cannot record state of %s: %s", log_name(up),
 			 strerror(-err));
 }
 
@@ -337,7 +343,7 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		delay = backoff_ms(w, queue_job_attempts(ctx->queue, up->job),
 				   up->res.retry_after_s);
 		persist(ctx, up, STATE_QUEUED);
-		log_info("upload of %s: %s; retrying in %.1fs", up->name,
+		log_info("upload of %s: %s; retrying in %.1fs", log_name(up),
 			 up->res.message, (double)delay / 1000);
 		/* Once a version: when it starts retrying. */
 		if (!queue_job_attempts(ctx->queue, up->job))

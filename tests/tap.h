@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int tap_count;
 static int tap_failed;
@@ -45,6 +47,28 @@ static int tap_ok(int cond, const char *fmt, ...)
 	long long g_ = (got), w_ = (want);				\
 	if (!tap_ok(g_ == w_, __VA_ARGS__))				\
 		printf("#   got: %lld\n#  want: %lld\n", g_, w_);	\
+} while (0)
+
+/*
+ * Run @stmt in a child process: ok when it returns.  A crash (or a
+ * sanitizer's abort) fails this one check instead of ending the test
+ * program, e.g. for "foo_free(NULL) does nothing".
+ */
+#define lives_ok(stmt, ...) do {					\
+	pid_t pid_;							\
+	int status_ = -1;						\
+									\
+	fflush(stdout);							\
+	pid_ = fork();							\
+	if (pid_ == 0) {						\
+		stmt;							\
+		_exit(0);						\
+	}								\
+	if (pid_ > 0)							\
+		waitpid(pid_, &status_, 0);				\
+	if (!tap_ok(pid_ > 0 && WIFEXITED(status_) &&			\
+		    !WEXITSTATUS(status_), __VA_ARGS__))		\
+		printf("#   child status: %#x\n", status_);		\
 } while (0)
 
 static inline int tap_done(void)
