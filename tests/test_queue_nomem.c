@@ -15,7 +15,8 @@
 
 #define INJECT_ALLOCATORS
 #include "inject.h"
-#include "queue.h"
+#include "queue_fuse.h"
+#include "queue_worker.h"
 #include "tap.h"
 
 /* Jobs hold this file: how many references they have. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define INJECT_ALLOCATORS
+#include "http_exchange.h"
 #include "inject.h"
 #include "inode.h"
 #include "log.h"
@@ -28,7 +29,8 @@
 #include "opts.h"
 #include "presign.h"
 #include "put.h"
-#include "queue.h"
+#include "queue_fuse.h"
+#include "queue_worker.h"
 #include "state.h"
 #include "tap.h"
 #include "worker.h"
@@ -240,6 +242,11 @@ void inode_fd_put(struct inode_table *it, struct octofs_inode *inode)
 bool inode_fd_relieve(struct inode_table *it, int err)
 {
 	return false;
+}
+
+char *inode_path(struct inode_table *it, struct octofs_inode *inode)
+{
+	return strdup(inode->name ? inode->name : "");
 }
 
 /* ---- log_msg, wrapped --------------------------------------------------- */
