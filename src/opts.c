@@ -81,6 +81,9 @@ static const struct opt_def opt_defs[] = {
 
 #define N_OPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
 
+/* One bit of cmdline_set per option. */
+_Static_assert(N_OPTS <= sizeof(unsigned int) * 8, "too many options");
+
 static const struct opt_def *find_def(const char *name, size_t len)
 {
 	size_t i;
@@ -243,8 +246,15 @@ static int take_positional(struct parse_state *ps, const char *arg)
 static int take_ours(struct parse_state *ps, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	const struct opt_def *d = find_def(arg, (size_t)(eq - arg));
+	const struct opt_def *d = eq ? find_def(arg, (size_t)(eq - arg)) :
+				       NULL;
 
+	/* The parser's keys and the table are kept in step by hand. */
+	if (!d) {
+		snprintf(ps->err, ps->err_len, "internal error: option %s "
+			 "has no definition", arg);
+		return -1;
+	}
 	if (set_option(ps->o, d, eq + 1, ps->err, ps->err_len))
 		return -1;
 	ps->o->cmdline_set |= 1u << (d - opt_defs);
