@@ -10,10 +10,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The default list, as documented in DESIGN.md and the man page. */
+/*
+ * The default list, as documented in DESIGN.md and the man page: editor,
+ * downloader and rsync temporaries, then what file-sharing clients leave
+ * beside real files (macOS AppleDouble "._NAME" and ".DS_Store", Windows
+ * "Thumbs.db" and "desktop.ini", Office "~$NAME" owner files).
+ */
 #define IGNORE_DEFAULT_SPEC \
 	"*~:.*.swp:.*.swx:*.part:*.crdownload:*.tmp:.~lock.*#:" \
-	".goutputstream-*:.?*.??????"
+	".goutputstream-*:.?*.??????:" \
+	"._*:.DS_Store:Thumbs.db:desktop.ini:~$*"
 
 struct ignore_set;
 

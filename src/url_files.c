@@ -32,6 +32,7 @@ struct url_wait {
 	bool as_file;			/* reading NAME.url, not the xattr */
 	size_t size;
 	off_t off;
+	struct fuse_file_info fi;	/* opening NAME.url: the reply */
 };
 
 ino_t url_files_ino(ino_t ino)
@@ -356,25 +357,6 @@ void url_files_changed(struct octofs *ctx, dev_t dev, ino_t ino)
 		inode_unref(ctx->inodes, urls[i]);
 }
 
-void url_files_open(fuse_req_t req, struct octofs *ctx,
-		    struct octofs_inode *inode, struct fuse_file_info *fi)
-{
-	if (!still_current(ctx, inode)) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	/* Its size is not known until the upload ends: no page cache. */
-	fi->direct_io = 1;
-	fi->fh = 0;
-	fi->noflush = 1;	/* nothing to flush: spare close() a request */
-	/* Not delivered: nothing was made for it, so nothing to undo. */
-	(void)fuse_reply_open(req, fi);
-}
-
 /* Answer with @url: as the xattr value, or a slice of "URL\n". */
 static void reply_url(struct url_wait *uw, const char *url)
 {
@@ -444,6 +426,95 @@ static bool resume_now(struct octofs *ctx, struct octofs_inode *target)
 }
 
 /*
+ * Park @uw until @target's upload ends, for at most url_wait: 0, or
+ * -ENOENT when no upload is pending.  Once parked, @uw is the queue's.
+ */
+static int park(struct octofs *ctx, struct octofs_inode *target,
+		struct url_wait *uw)
+{
+	unsigned long timeout_ms = ctx->opts->url_wait_s * 1000UL;
+	int err;
+
+	err = queue_wait(ctx->queue, target->dev, target->ino, &uw->waiter,
+			 timeout_ms);
+	if (err == -ENOENT && resume_now(ctx, target))
+		err = queue_wait(ctx->queue, target->dev, target->ino,
+				 &uw->waiter, timeout_ms);
+	return err;
+}
+
+/* An open parked by wait_to_open(): the upload ended, or the wait did. */
+static void open_done(struct queue_waiter *w, const char *url, int err)
+{
+	struct url_wait *uw = (struct url_wait *)w;
+
+	if (url)
+		(void)fuse_reply_open(uw->req, &uw->fi);
+	else
+		fuse_reply_err(uw->req, -err);
+	free(uw);
+}
+
+/*
+ * Opening a NAME.url whose upload is pending waits for it, as reading
+ * does: its size is known only then, and a reader that reads no more
+ * than the size it finds once the file is open (an SMB client, told by
+ * Samba's fstat() after its open; a web server's Content-Length) would
+ * get nothing.  An open that must not block (O_NONBLOCK) fails with
+ * EAGAIN instead, as one held up by a lease break does: Samba opens so,
+ * and tries again every second without holding up its client.  True
+ * when the request is answered or parked; out of memory, the open goes
+ * ahead and the read waits.
+ */
+static bool wait_to_open(fuse_req_t req, struct octofs *ctx,
+			 struct octofs_inode *target,
+			 const struct fuse_file_info *fi)
+{
+	struct url_wait *uw;
+
+	if (!ctx->opts->url_wait_s)
+		return false;
+	if (fi->flags & O_NONBLOCK) {
+		if (!has_job(ctx, target->dev, target->ino) &&
+		    !resume_now(ctx, target))
+			return false;
+		fuse_reply_err(req, EAGAIN);
+		return true;
+	}
+	uw = calloc(1, sizeof(*uw));
+	if (!uw)
+		return false;
+	uw->req = req;
+	uw->fi = *fi;
+	uw->waiter.done = open_done;
+	if (!park(ctx, target, uw))
+		return true;
+	free(uw);
+	return false;
+}
+
+void url_files_open(fuse_req_t req, struct octofs *ctx,
+		    struct octofs_inode *inode, struct fuse_file_info *fi)
+{
+	if (!still_current(ctx, inode)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	/* Its size is not known until the upload ends: no page cache. */
+	fi->direct_io = 1;
+	fi->fh = 0;
+	fi->noflush = 1;	/* nothing to flush: spare close() a request */
+	if (wait_to_open(req, ctx, inode->url_of, fi))
+		return;
+	/* Not delivered: nothing was made for it, so nothing to undo. */
+	(void)fuse_reply_open(req, fi);
+}
+
+/*
  * Answer with @target's URL: wait while its upload is pending, else
  * use the stored one.
  */
@@ -456,14 +527,7 @@ static void answer_url(fuse_req_t req, struct octofs *ctx,
 	uw->req = req;
 	uw->waiter.done = wait_done;
 	if (ctx->opts->url_wait_s) {
-		err = queue_wait(ctx->queue, target->dev, target->ino,
-				 &uw->waiter,
-				 ctx->opts->url_wait_s * 1000UL);
-		if (err == -ENOENT && resume_now(ctx, target))
-			err = queue_wait(ctx->queue, target->dev, target->ino,
-					 &uw->waiter,
-					 ctx->opts->url_wait_s * 1000UL);
-		if (!err)
+		if (!park(ctx, target, uw))
 			return;
 	} else if (!queue_state(ctx->queue, target->dev, target->ino,
 				&(enum job_state){ 0 })) {

@@ -24,6 +24,7 @@ from conftest import wait_until, xattr, xattr_errno, write_file, read_file
 # The default ignore set, as DESIGN.md lists it.
 DEFAULT_IGNORE = ("*~", ".*.swp", ".*.swx", "*.part", "*.crdownload",
                   "*.tmp", ".~lock.*#", ".goutputstream-*", ".?*.??????",
+                  "._*", ".DS_Store", "Thumbs.db", "desktop.ini", "~$*",
                   ".octofs*")
 RSYNC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")
 UPLOADED = re.compile(r"uploaded (.+?) \((\d+) bytes, [^)]*\): (\S+)\s*$",

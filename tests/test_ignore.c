@@ -16,9 +16,17 @@ int main(void)
 		"foo~", ".foo~", ".a.txt.swp", ".a.txt.swx", "x.part",
 		"x.crdownload", "a.tmp", ".~lock.doc.odt#",
 		".goutputstream-ABC123", ".photo.png.AbC123", ".octofs-x",
+		/* what SMB and AFP clients leave beside real files */
+		"._photo.png", "._x", "._.DS_Store", ".DS_Store", "Thumbs.db",
+		"desktop.ini", "~$report.docx", "~$port.docx", "~$x",
 	};
 	static const char *const no[] = {
 		"photo.png", "report.pdf", ".bashrc", "notes.txt", "a.txt.url",
+		/* near misses of the clients' litter: real names */
+		"~report.txt", "$report.txt", "report~$.docx", "_x", ".x",
+		"_.photo.png", "x._photo.png", "DS_Store", ".DS_Store.png",
+		"my.DS_Store", "Thumbs.db.png", "old Thumbs.db",
+		"desktop.ini.txt", "mydesktop.ini",
 	};
 	struct ignore_set *s;
 	char err[128];

@@ -12,6 +12,8 @@ DEFAULT_IGNORED = [
     "notes.txt~", ".notes.txt.swp", ".notes.txt.swx", "movie.mkv.part",
     "setup.exe.crdownload", "scratch.tmp", ".~lock.report.odt#",
     ".goutputstream-AB12CD", ".photo.jpg.Xy12Zq", ".octofs-anything",
+    # what file-sharing clients (Samba, netatalk) leave beside real files
+    "._photo.jpg", ".DS_Store", "Thumbs.db", "desktop.ini", "~$report.docx",
 ]
 
 
@@ -38,6 +40,18 @@ def test_default_ignored_names_are_stored_not_uploaded(server, mounts):
         assert_never_uploaded(m, server, os.path.join("sub", "deeper", name),
                               b"deep " + name.encode())
     assert [r["file_name"] for r in server.log("presign")] == ["real.txt"]
+
+
+def test_names_like_client_litter_are_uploaded(server, mounts):
+    m = mounts(server, opts=["url_wait=30", "settle=0"])
+    names = ["~report.txt", "$report.txt", "_photo.jpg", "x._photo.jpg",
+             "DS_Store", "Thumbs.db.png", "mydesktop.ini"]
+    for name in names:
+        write_file(m.path(name), name.encode())
+    for name in names:
+        assert server.fetch(xattr(m.path(name))) == name.encode()
+    assert sorted(r["file_name"] for r in server.log("presign")) == \
+        sorted(names)
 
 
 @pytest.mark.parametrize("temp, final", [

@@ -176,3 +176,40 @@ def test_state_kept_in_store(mnt, server):
     assert os.getxattr(mnt.store_path("a.txt"),
                        "user.octofs.status") == b"done"
     assert "user.octofs.url" in os.listxattr(mnt.path("a.txt"))
+
+
+def test_open_waits_for_the_upload_and_its_size(server, mounts):
+    """A reader that reads no more than the size it finds once the file is
+    open (Samba's clients, a web server's Content-Length) gets the whole
+    URL, not the 0 bytes a pending NAME.url has."""
+    server.add_fault("put", "delay", seconds=2, count=1)
+    m = mounts(server, opts=["url_wait=30"])
+    write_file(m.path("f.txt"), b"f")
+    m.wait_status(m.path("f.txt"), "uploading")
+    fd = os.open(m.path("f.txt.url"), os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        line = os.read(fd, size)
+    finally:
+        os.close(fd)
+    url = xattr(m.path("f.txt"))
+    assert line == (url + "\n").encode()
+    assert size == len(url) + 1
+
+
+def test_nonblocking_open_of_pending_url_would_block(server, mounts):
+    """O_NONBLOCK (Samba opens so) gets EAGAIN while the upload runs, as
+    an open held up by a lease break does, and the file once it is done."""
+    server.add_fault("put", "delay", seconds=3, count=1)
+    m = mounts(server, opts=["url_wait=30"])
+    write_file(m.path("f.txt"), b"f")
+    m.wait_status(m.path("f.txt"), "uploading")
+    with pytest.raises(BlockingIOError):
+        os.open(m.path("f.txt.url"), os.O_RDONLY | os.O_NONBLOCK)
+    url = xattr(m.path("f.txt"))
+    fd = os.open(m.path("f.txt.url"), os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert os.fstat(fd).st_size == len(url) + 1
+        assert os.read(fd, 4096) == (url + "\n").encode()
+    finally:
+        os.close(fd)
