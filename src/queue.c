@@ -689,7 +689,7 @@ void queue_on_retire(struct octofs_queue *q, queue_retire_fn fn, void *arg)
 	q->retired_arg = arg;
 }
 
-static void finish(struct octofs_queue *q, struct octofs_job *job,
+static bool finish(struct octofs_queue *q, struct octofs_job *job,
 		   uint64_t gen, const char *url, int err)
 {
 	struct queue_waiter *w = NULL;
@@ -716,18 +716,19 @@ static void finish(struct octofs_queue *q, struct octofs_job *job,
 	if (retired && q->retired)
 		q->retired(q->retired_arg, dev, ino, err != 0);
 	waiters_answer(w, url, err);
+	return retired;
 }
 
-void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
+bool queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
 		const char *url)
 {
-	finish(q, job, gen, url, 0);
+	return finish(q, job, gen, url, 0);
 }
 
-void queue_failed(struct octofs_queue *q, struct octofs_job *job,
+bool queue_failed(struct octofs_queue *q, struct octofs_job *job,
 		  uint64_t gen)
 {
-	finish(q, job, gen, NULL, -ENODATA);
+	return finish(q, job, gen, NULL, -ENODATA);
 }
 
 void queue_retry(struct octofs_queue *q, struct octofs_job *job,

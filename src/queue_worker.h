@@ -24,10 +24,15 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen);
 void queue_job_progress(struct octofs_job *job, int64_t sent_bytes,
 			int64_t total_bytes);
 
-/* Outcomes; each also ends the worker's claim on the job. */
-void queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
+/*
+ * Outcomes; each also ends the worker's claim on the job, which may be
+ * freed at once.  queue_done() and queue_failed() return whether the
+ * outcome was the job's (false: a newer version overtook it, or it was
+ * cancelled).
+ */
+bool queue_done(struct octofs_queue *q, struct octofs_job *job, uint64_t gen,
 		const char *url);
-void queue_failed(struct octofs_queue *q, struct octofs_job *job,
+bool queue_failed(struct octofs_queue *q, struct octofs_job *job,
 		  uint64_t gen);
 /*
  * Try again in @delay_ms because of @why (copied: the transient error

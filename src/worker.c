@@ -286,36 +286,46 @@ static enum http_verdict transfer(struct worker *w, struct upload *up)
 }
 
 /*
- * Tell the feed's followers how the upload went; @delay_ms: when it is
- * tried again (FEED_RETRYING).
+ * Tell the feed's followers how the upload of the file at @path went;
+ * @attempt and @delay_ms: which retry this is and when it is tried again
+ * (FEED_RETRYING).  The job may be gone by now: only @up's copies are
+ * used.
  */
-static void publish(struct octofs *ctx, struct upload *up,
-		    enum feed_event event, unsigned long delay_ms)
+static void publish(struct octofs *ctx, struct upload *up, const char *path,
+		    enum feed_event event, unsigned int attempt,
+		    unsigned long delay_ms)
 {
 	struct feed_record r = {
-		.event = event, .url = up->ans.public_url,
+		.event = event, .path = path, .url = up->ans.public_url,
 		.key = up->ans.object_key, .size = up->size,
-		.error = up->res.message,
+		.error = up->res.message, .attempt = attempt,
+		.next_try = time(NULL) + (time_t)((delay_ms + 999) / 1000),
 	};
-	char *path;
 
 	if (!ctx->feed)
 		return;
-	path = inode_path(ctx->inodes, queue_job_file(up->job));
-	if (event == FEED_RETRYING) {
-		r.attempt = queue_job_attempts(ctx->queue, up->job) + 1;
-		r.next_try = time(NULL) + (time_t)((delay_ms + 999) / 1000);
-	}
-	r.path = path;
 	if (!path || feed_publish(ctx->feed, &r))
 		log_warn("the feed misses the outcome of %s: out of memory",
-			 up->name);
-	free(path);
+			 log_name(up));
 }
 
+/* The file's path for the feed, while the job still holds it. */
+static char *feed_path(struct octofs *ctx, struct upload *up)
+{
+	if (!ctx->feed)
+		return NULL;
+	return inode_path(ctx->inodes, queue_job_file(up->job));
+}
+
+/*
+ * Record and report the outcome @v.  queue_done() and queue_failed() end
+ * the worker's hold on the job: nothing of it is used after them.
+ */
 static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 {
 	struct octofs *ctx = w->pool->ctx;
+	char *path = feed_path(ctx, up);
+	unsigned int attempts;
 	unsigned long delay;
 
 	switch (v) {
@@ -324,34 +334,38 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		log_info("uploaded %s (%lld bytes, %.1fs): %s", up->name,
 			 (long long)up->size, elapsed_s(&up->started),
 			 up->ans.public_url);
-		queue_done(ctx->queue, up->job, up->gen, up->ans.public_url);
-		publish(ctx, up, FEED_DONE, 0);
+		/* An outcome a newer version overtook is nobody's news. */
+		if (queue_done(ctx->queue, up->job, up->gen,
+			       up->ans.public_url))
+			publish(ctx, up, path, FEED_DONE, 0, 0);
 		break;
 	case HTTP_FATAL:
 		persist(ctx, up, STATE_FAILED);
 		log_warn("upload of %s failed (%lld bytes, %.1fs): %s",
 			 up->name, (long long)up->size,
 			 elapsed_s(&up->started), up->res.message);
-		queue_failed(ctx->queue, up->job, up->gen);
-		publish(ctx, up, FEED_FAILED, 0);
+		if (queue_failed(ctx->queue, up->job, up->gen))
+			publish(ctx, up, path, FEED_FAILED, 0, 0);
 		break;
 	case HTTP_CANCELLED:
 		log_debug("upload of %s cancelled", up->name);
 		queue_retry(ctx->queue, up->job, up->gen, 0, NULL);
 		break;
 	default:
-		delay = backoff_ms(w, queue_job_attempts(ctx->queue, up->job),
-				   up->res.retry_after_s);
+		attempts = queue_job_attempts(ctx->queue, up->job);
+		delay = backoff_ms(w, attempts, up->res.retry_after_s);
 		persist(ctx, up, STATE_QUEUED);
 		log_info("upload of %s: %s; retrying in %.1fs", log_name(up),
 			 up->res.message, (double)delay / 1000);
 		/* Once a version: when it starts retrying. */
-		if (!queue_job_attempts(ctx->queue, up->job))
-			publish(ctx, up, FEED_RETRYING, delay);
+		if (!attempts &&
+		    queue_job_current(ctx->queue, up->job, up->gen))
+			publish(ctx, up, path, FEED_RETRYING, 1, delay);
 		queue_retry(ctx->queue, up->job, up->gen, delay,
 			    up->res.message);
 		break;
 	}
+	free(path);
 }
 
 /*

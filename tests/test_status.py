@@ -51,7 +51,8 @@ def test_stats_count_the_files(server, mounts):
     server.add_fault("presign", "delay", seconds=8, match="held")
     m = mounts(server, opts=["url_wait=30", "settle=0", "jobs=2"])
     assert stats(m) == {"queued": 0, "uploading": 0, "done": 0,
-                        "failed": 0, "sent_bytes": 0, "total_bytes": 0}
+                        "failed": 0, "sent_bytes": 0, "total_bytes": 0,
+                        "retrying": 0}
     for i in range(3):
         write_file(m.path("ok%d.txt" % i), b"ok")
     write_file(m.path("bad.txt"), b"refused")
@@ -65,7 +66,8 @@ def test_stats_count_the_files(server, mounts):
         wait_until(lambda: stats(m)["queued"] == 1, 10, "a queued file")
         assert stats(m) == {"queued": 1, "uploading": 1, "done": 3,
                             "failed": 1, "sent_bytes": 0,
-                            "total_bytes": len(b"slow presign")}
+                            "total_bytes": len(b"slow presign"),
+                            "retrying": 0}
     assert xattr_errno(m.path("ok0.txt"), STATS) == errno.ENODATA
     assert STATS not in os.listxattr(m.path())
     try:
