@@ -280,28 +280,40 @@ static enum http_verdict transfer(struct worker *w, struct upload *up)
 }
 
 /*
- * Tell the feed's followers how the upload went; @delay_ms: when it is
- * tried again (FEED_RETRYING).
+ * The path of the upload's file for the feed, taken while the worker
+ * still holds the job: queue_done() and queue_failed() may free it and
+ * the file with it.  NULL when there is no feed, or when a newer version
+ * overtook this one (its outcome is not the file's); *@lost when there
+ * was one to tell but no memory for it.
  */
-static void publish(struct octofs *ctx, struct upload *up,
-		    enum feed_event event, unsigned long delay_ms)
+static char *feed_path(struct octofs *ctx, struct upload *up, bool *lost)
 {
-	struct feed_record r = {
-		.event = event, .url = up->ans.public_url,
-		.key = up->ans.object_key, .size = up->size,
-		.error = up->res.message,
-	};
 	char *path;
 
-	if (!ctx->feed)
-		return;
+	*lost = false;
+	if (!ctx->feed || !queue_job_current(ctx->queue, up->job, up->gen))
+		return NULL;
 	path = inode_path(ctx->inodes, queue_job_file(up->job));
-	if (event == FEED_RETRYING) {
-		r.attempt = queue_job_attempts(ctx->queue, up->job) + 1;
-		r.next_try = time(NULL) + (time_t)((delay_ms + 999) / 1000);
-	}
-	r.path = path;
-	if (!path || feed_publish(ctx->feed, &r))
+	*lost = !path;
+	return path;
+}
+
+/*
+ * Tell the feed's followers how the upload of the file at @path went
+ * (freed here); @attempt and @delay_ms: FEED_RETRYING's.
+ */
+static void publish(struct octofs *ctx, struct upload *up, char *path,
+		    bool lost, enum feed_event event, unsigned int attempt,
+		    unsigned long delay_ms)
+{
+	struct feed_record r = {
+		.event = event, .path = path, .url = up->ans.public_url,
+		.key = up->ans.object_key, .size = up->size,
+		.error = up->res.message, .attempt = attempt,
+		.next_try = time(NULL) + (time_t)((delay_ms + 999) / 1000),
+	};
+
+	if (lost || (path && feed_publish(ctx->feed, &r)))
 		log_warn("the feed misses the outcome of %s: out of memory",
 			 up->name);
 	free(path);
@@ -311,6 +323,9 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 {
 	struct octofs *ctx = w->pool->ctx;
 	unsigned long delay;
+	unsigned int attempts;
+	char *path = NULL;
+	bool lost;
 
 	switch (v) {
 	case HTTP_OK:
@@ -318,30 +333,34 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 		log_info("uploaded %s (%lld bytes, %.1fs): %s", up->name,
 			 (long long)up->size, elapsed_s(&up->started),
 			 up->ans.public_url);
+		path = feed_path(ctx, up, &lost);
 		queue_done(ctx->queue, up->job, up->gen, up->ans.public_url);
-		publish(ctx, up, FEED_DONE, 0);
+		publish(ctx, up, path, lost, FEED_DONE, 0, 0);
 		break;
 	case HTTP_FATAL:
 		persist(ctx, up, STATE_FAILED);
 		log_warn("upload of %s failed (%lld bytes, %.1fs): %s",
 			 up->name, (long long)up->size,
 			 elapsed_s(&up->started), up->res.message);
+		path = feed_path(ctx, up, &lost);
 		queue_failed(ctx->queue, up->job, up->gen);
-		publish(ctx, up, FEED_FAILED, 0);
+		publish(ctx, up, path, lost, FEED_FAILED, 0, 0);
 		break;
 	case HTTP_CANCELLED:
 		log_debug("upload of %s cancelled", up->name);
 		queue_retry(ctx->queue, up->job, up->gen, 0);
 		break;
 	default:
-		delay = backoff_ms(w, queue_job_attempts(ctx->queue, up->job),
-				   up->res.retry_after_s);
+		attempts = queue_job_attempts(ctx->queue, up->job);
+		delay = backoff_ms(w, attempts, up->res.retry_after_s);
 		persist(ctx, up, STATE_QUEUED);
 		log_info("upload of %s: %s; retrying in %.1fs", up->name,
 			 up->res.message, (double)delay / 1000);
 		/* Once a version: when it starts retrying. */
-		if (!queue_job_attempts(ctx->queue, up->job))
-			publish(ctx, up, FEED_RETRYING, delay);
+		if (!attempts) {
+			path = feed_path(ctx, up, &lost);
+			publish(ctx, up, path, lost, FEED_RETRYING, 1, delay);
+		}
 		queue_retry(ctx->queue, up->job, up->gen, delay);
 		break;
 	}
