@@ -1,0 +1,319 @@
+"""The live feed of upload outcomes (user.octofs.feed), followed from
+its socket."""
+import datetime
+import json
+import os
+import socket
+import threading
+
+import pytest
+
+from conftest import read_file, wait_until, write_file, xattr
+from harness import TIME_FACTOR
+
+FEED = "user.octofs.feed"
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["url_wait=30", "settle=0", "url_files=0"]
+# The daemon keeps the latest records, at most this many and bytes.
+RING_RECORDS = 4096
+RING_BYTES = 4 << 20
+
+
+class Follower:
+    """A reader of a mount's feed on a thread of its own: the records as
+    they come, each handed to @on_record first, on that thread."""
+
+    def __init__(self, mountpoint, on_record=None):
+        address = xattr(mountpoint, FEED)
+        assert address.startswith("@octofs-feed-"), address
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect("\0" + address[1:])
+        self.on_record = on_record
+        self.lines = []
+        self.ended = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.ended = True
+                return
+            buf += data
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if self.on_record:
+                    self.on_record(json.loads(line))
+                self.lines.append(line)
+
+    @property
+    def records(self):
+        return [json.loads(line) for line in list(self.lines)]
+
+    def paths(self, event="done"):
+        return [r["path"] for r in self.records if r["event"] == event]
+
+    def wait_for(self, path, event="done", timeout=30):
+        """The first @event record for @path, once it has come."""
+        def found():
+            for r in self.records:
+                if r.get("path") == path and r["event"] == event:
+                    return r
+            return None
+        return wait_until(found, timeout, "a %s record for %s" % (event,
+                                                                   path))
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)    # wakes up the reader
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def follow():
+    """Factory: follow(mountpoint, on_record=None) -> Follower."""
+    started = []
+
+    def make(mountpoint, on_record=None):
+        f = Follower(mountpoint, on_record)
+        started.append(f)
+        return f
+
+    yield make
+    for f in started:
+        f.close()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def wait_followers(m, n):
+    """Until @n followers are connected to the mount's feed: the sockets
+    of its name that are connected, in /proc/net/unix."""
+    name = "@" + xattr(m.path(), FEED)[1:]
+
+    def count():
+        with open("/proc/net/unix") as f:
+            return sum(1 for line in f if line.split()[-1] == name and
+                       line.split()[5] == "03")
+    wait_until(lambda: count() == n, 10, "%d followers" % n)
+
+
+def done_count(m):
+    stats = dict(p.split("=") for p in xattr(m.path(),
+                                             "user.octofs.stats").split())
+    return int(stats["done"])
+
+
+def parse_time(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- The feed itself ----------------------------------------------------------
+
+def test_follower_sees_every_upload(server, mounts, follow):
+    """100 uploads: one done record each, in the order they finished
+    (each one's URL is the file's when its record comes), with the
+    path from the mount's root, URL, key and size; none for the ignored
+    names."""
+    m = mounts(server, opts=FAST + ["jobs=4"])
+    on_arrival = {}
+
+    def check_on_arrival(rec):
+        if rec["event"] == "done":
+            path = m.path(rec["path"])
+            on_arrival[rec["path"]] = (xattr(path, "user.octofs.status"),
+                                       xattr(path))
+    f = follow(m.mnt, check_on_arrival)
+    os.makedirs(m.path("sub", "deeper"))
+    names = []
+    for i in range(100):
+        name = os.path.join(*(["sub", "deeper"][:i % 3] +
+                              ["file %03d.txt" % i]))
+        names.append(name)
+        write_file(m.path(name), b"%d" % i)
+        if i == 50:
+            write_file(m.path("x.tmp"), b"ignored")
+            write_file(m.path("sub", ".a.swp"), b"ignored")
+            write_file(m.path("page.html.part"), b"ignored")
+    os.rename(m.path("page.html.part"), m.path("page.html"))
+    names.append("page.html")
+    write_file(m.path("last.txt"), b"last")
+    names.append("last.txt")
+    wait_until(lambda: len(f.lines) >= len(names), 30, "every record")
+    records = f.records
+    assert done_count(m) == len(names)
+    assert [r["event"] for r in records] == ["done"] * len(names)
+    assert sorted(r["path"] for r in records) == sorted(names)
+    for r in records:
+        path = m.path(r["path"])
+        assert on_arrival[r["path"]] == ("done", r["url"])
+        assert r["url"] == xattr(path)
+        assert r["key"] == xattr(path, "user.octofs.key")
+        assert r["size"] == os.path.getsize(path)
+        assert set(r) == {"event", "time", "path", "url", "key", "size"}
+    times = [parse_time(r["time"]) for r in records]
+    assert times == sorted(times)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert abs((now - times[-1]).total_seconds()) < 120
+    assert server.fetch(records[0]["url"]) == \
+        read_file(m.path(records[0]["path"]))
+
+
+def test_failure_retry_and_transient_errors(server, mounts, follow):
+    """A failure for good is one failed record with the server's message;
+    retried by hand, one done record.  Transient errors: one retrying
+    record (however many tries), then done."""
+    server.add_fault("presign", "status", status=403,
+                     message="quota exceeded for this key", match="bad",
+                     count=-1)
+    m = mounts(server, opts=FAST + ["retry_min_ms=50", "retry_max_ms=200"])
+    f = follow(m.mnt)
+    write_file(m.path("bad.txt"), b"bad")
+    failed = f.wait_for("bad.txt", "failed")
+    assert "quota exceeded for this key" in failed["error"]
+    assert failed["error"] == xattr(m.path("bad.txt"), "user.octofs.error")
+    assert set(failed) == {"event", "time", "path", "error"}
+    server.clear_faults()
+    os.setxattr(m.path("bad.txt"), "user.octofs.status", b"queued")
+    done = f.wait_for("bad.txt")
+    assert done["url"] == xattr(m.path("bad.txt"))
+
+    server.add_fault("presign", "status", status=503, message="busy",
+                     retry_after=1, match="flaky", count=2)
+    server.add_fault("put", "cut", after_bytes=0, match=".brk", count=3)
+    write_file(m.path("flaky.txt"), b"flaky")
+    write_file(m.path("broken.brk"), b"broken")
+    for name in ("flaky.txt", "broken.brk"):
+        done = f.wait_for(name)
+        assert done["url"] == xattr(m.path(name))
+    write_file(m.path("sentinel.txt"), b"s")
+    f.wait_for("sentinel.txt")
+    seen = [(r["event"], r["path"]) for r in f.records]
+    assert seen[:2] == [("failed", "bad.txt"), ("done", "bad.txt")]
+    for name in ("flaky.txt", "broken.brk"):
+        mine = [e for e, p in seen if p == name]
+        assert mine == ["retrying", "done"], seen
+    retry = f.wait_for("flaky.txt", "retrying")
+    assert "busy" in retry["error"] and "503" in retry["error"]
+    assert retry["attempt"] == 1
+    wait_s = (parse_time(retry["next_try"]) -
+              parse_time(retry["time"])).total_seconds()
+    assert 0 <= wait_s <= 3, retry
+    assert set(retry) == {"event", "time", "path", "error", "attempt",
+                          "next_try"}
+    assert len(seen) == 7
+
+
+def test_two_followers_see_the_same(server, mounts, follow):
+    server.add_fault("presign", "success_false", message="not today",
+                     match="no-")
+    m = mounts(server, opts=FAST)
+    a, b = follow(m.mnt), follow(m.mnt)
+    for i in range(20):
+        write_file(m.path("%s%02d.txt" % ("no-" if i == 7 else "", i)),
+                   b"x")
+    write_file(m.path("end.txt"), b"x")
+    wait_until(lambda: len(a.lines) == len(b.lines) == 21, 30,
+               "21 records for each")
+    assert a.lines == b.lines
+    assert [r["path"] for r in a.records
+            if r["event"] == "failed"] == ["no-07.txt"]
+
+
+@pytest.mark.parametrize("depth", [0, 12], ids=["records", "bytes"])
+def test_follower_that_never_reads(server, mounts, depth):
+    """6000 uploads past a follower that does not read: the daemon keeps
+    only its ring (4096 records, or 4 MiB with long paths), and the
+    follower, reading at last, is told how many it missed, then gets the
+    newest."""
+    files = 6000
+    m = mounts(server, opts=FAST + ["jobs=4"])
+    top = os.path.join(*["d%02d" % i + "x" * 247 for i in range(depth)]) \
+        if depth else ""
+    os.makedirs(m.path(top), exist_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect("\0" + xattr(m.path(), FEED)[1:])
+        before = rss_kib(m.pid)
+        for i in range(files):
+            write_file(m.path(top, "f%04d" % i), b"x")
+        wait_until(lambda: done_count(m) == files, 60, "%d uploads" % files)
+        grown_kib = rss_kib(m.pid) - before
+        # The newest of all, to know when the follower has read them all.
+        write_file(m.path("sentinel"), b"s")
+        wait_until(lambda: done_count(m) == files + 1, 10, "the sentinel")
+        sock.settimeout(10 * TIME_FACTOR)
+        data = b""
+        while b'"path":"sentinel",' not in data:
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the feed ended early"
+            data += chunk
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the feed ended early"
+            data += chunk
+    finally:
+        sock.close()
+    records = data.split(b"\n")[:-1]
+    records = [json.loads(r) for r in records]
+    missed = [i for i, r in enumerate(records) if r["event"] == "missed"]
+    assert len(missed) == 1 and missed[0] > 0
+    gap = records[missed[0]]
+    assert set(gap) == {"event", "count"} and gap["count"] > 0
+    older, newer = records[:missed[0]], records[missed[0] + 1:]
+    paths = [r["path"] for r in older + newer]
+    assert len(set(paths)) == len(paths)
+    assert len(older) + gap["count"] + len(newer) == files + 1
+    assert newer[-1]["path"] == "sentinel"
+    if depth:
+        held = sum(len(json.dumps(r, separators=(",", ":"))) + 1 +
+                   len(r["path"]) + 1 for r in newer)
+        assert RING_BYTES - 8192 < held <= RING_BYTES
+        assert len(newer) < RING_RECORDS
+    else:
+        assert len(newer) == RING_RECORDS
+    assert grown_kib < 16 * 1024, "RSS grew by %d KiB" % grown_kib
+
+
+def test_unmount_lets_followers_catch_up(server, mounts):
+    """A follower behind when the mount ends still gets every record, then
+    the end of file."""
+    files = 1000
+    m = mounts(server, opts=FAST)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect("\0" + xattr(m.path(), FEED)[1:])
+        for i in range(files):
+            write_file(m.path("f%04d" % i), b"x")
+        wait_until(lambda: done_count(m) == files, 60, "%d uploads" % files)
+        m.unmount()
+        # The uploads are over: the daemon is ending the feed.
+        wait_until(lambda: "octofs: stopped: " in m.log(), 20,
+                   "the daemon to stop")
+        sock.settimeout(10 * TIME_FACTOR)
+        data = b""
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    assert m.stop() == 0
+    records = [json.loads(r) for r in data.split(b"\n")[:-1]]
+    assert [r["event"] for r in records] == ["done"] * files
+    assert len({r["path"] for r in records}) == files
