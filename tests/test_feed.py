@@ -1,19 +1,27 @@
 """The live feed of upload outcomes (user.octofs.feed), followed from
-its socket."""
+its socket and with octofs-status --follow."""
 import datetime
 import json
 import os
+import pathlib
+import shutil
+import signal
 import socket
+import subprocess
+import tempfile
 import threading
 
 import pytest
 
-from conftest import read_file, wait_until, write_file, xattr
+from conftest import Mount, read_file, wait_until, write_file, xattr
 from harness import TIME_FACTOR
 
 FEED = "user.octofs.feed"
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATUS = os.path.join(TOP, "contrib", "octofs-status")
+PYTHON = "/usr/bin/python3"
 FAST = ["url_wait=30", "settle=0", "url_files=0"]
+NOBODY = 65534
 # The daemon keeps the latest records, at most this many and bytes.
 RING_RECORDS = 4096
 RING_BYTES = 4 << 20
@@ -90,6 +98,35 @@ def follow():
     yield make
     for f in started:
         f.close()
+
+
+@pytest.fixture
+def procs():
+    """Factory: procs(cmd, **popen) -> Popen, killed at the end if it is
+    still running."""
+    started = []
+
+    def start(cmd, **kwargs):
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(cmd, **kwargs)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def reader(stream, into):
+    """Collect @stream's lines into @into, on a thread."""
+    def run():
+        for line in stream:
+            into.append(line)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
 
 
 def rss_kib(pid):
@@ -317,3 +354,198 @@ def test_unmount_lets_followers_catch_up(server, mounts):
     records = [json.loads(r) for r in data.split(b"\n")[:-1]]
     assert [r["event"] for r in records] == ["done"] * files
     assert len({r["path"] for r in records}) == files
+
+
+@pytest.fixture
+def base():
+    """A directory anyone can reach (pytest's own tmp_path is 0700)."""
+    path = tempfile.mkdtemp(prefix="octofs-feed-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_others_see_only_what_they_may_read(server, base, procs, follow):
+    """On a shared mount, a follower that is another user gets the records
+    of the files it may read, and root gets them all."""
+    m = Mount(pathlib.Path(base), server, name="mnt",
+              opts=FAST + ["allow_other", "default_permissions"])
+    os.chmod(m.store, 0o755)
+    m.start()
+    try:
+        mine = follow(m.mnt)
+        out = []
+        nobody = procs(["setpriv", "--reuid", str(NOBODY), "--regid",
+                        str(NOBODY), "--clear-groups", PYTHON, STATUS,
+                        "--follow", "--json", m.mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t = reader(nobody.stdout, out)
+        wait_followers(m, 2)
+        write_file(m.path("hello.txt"), b"hello")
+        wait_until(lambda: out, 10, "the other user's first record")
+        os.mkdir(m.path("closed"), 0o700)
+        fd = os.open(m.path("secret.txt"), os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"secret")
+        os.close(fd)
+        write_file(m.path("closed", "inner.txt"), b"inner")
+        write_file(m.path("public.txt"), b"public")
+        assert os.stat(m.path("public.txt")).st_mode & 0o777 == 0o644
+        write_file(m.path("zz-last.txt"), b"last")
+        wait_until(lambda: len(mine.lines) == 5, 30, "root's 5 records")
+    finally:
+        m.stop()
+    # Ended by the unmount: the other user's follower has seen it all.
+    assert nobody.wait(10) == 0, nobody.stderr.read()
+    t.join(5)
+    theirs = sorted(json.loads(line)["path"] for line in out)
+    assert theirs == ["hello.txt", "public.txt", "zz-last.txt"]
+    assert sorted(mine.paths()) == ["closed/inner.txt", "hello.txt",
+                                    "public.txt", "secret.txt",
+                                    "zz-last.txt"]
+
+
+# -- octofs-status --follow ---------------------------------------------------
+
+def status_follow(procs, mountpoint, *args):
+    p = procs([PYTHON, STATUS, "--follow"] + list(args) + [mountpoint],
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p
+
+
+def test_status_follow_until_unmount(server, mounts, follow, procs):
+    """Lines while the mount lives, exit 0 when it ends: URL<TAB>PATH on
+    stdout with tabs, newlines and backslashes escaped, a line on stderr
+    per failure and per file retried; --json: the records themselves."""
+    server.add_fault("presign", "status", status=401, message="key revoked",
+                     match="bad")
+    server.add_fault("presign", "status", status=503, message="busy",
+                     retry_after=1, match="flaky")
+    m = mounts(server, opts=FAST + ["jobs=1"])
+    f = follow(m.mnt)
+    plain = status_follow(procs, m.mnt)
+    as_json = status_follow(procs, m.mnt, "--json")
+    out, js = [], []
+    threads = [reader(plain.stdout, out), reader(as_json.stdout, js)]
+    wait_followers(m, 3)
+    write_file(m.path("hello.txt"), b"hello")
+    wait_until(lambda: out and js, 10, "both followers to be there")
+    os.mkdir(m.path("sub dir"))
+    names = ["sub dir/a.txt", "tab\there.txt", "new\nline.txt",
+             "back\\slash.txt", "bad.txt", "flaky.txt"]
+    for name in names:
+        write_file(m.path(name), name.encode())
+    f.wait_for("flaky.txt")
+    wait_until(lambda: len(out) == 6 and len(js) == len(f.lines), 10,
+               "the followers to catch up")
+    m.stop()
+    assert plain.wait(10) == 0 and as_json.wait(10) == 0
+    for t in threads:
+        t.join(5)
+    err = plain.stderr.read().decode()
+    assert as_json.stderr.read() == b""
+    urls = {r["path"]: r["url"] for r in f.records if r["event"] == "done"}
+    escaped = {"hello.txt": "hello.txt", "sub dir/a.txt": "sub dir/a.txt",
+               "tab\there.txt": "tab\\there.txt",
+               "new\nline.txt": "new\\nline.txt",
+               "back\\slash.txt": "back\\\\slash.txt",
+               "flaky.txt": "flaky.txt"}
+    assert [line.decode() for line in out] == [
+        "%s\t%s\n" % (urls[p], escaped[p]) for p in
+        ["hello.txt", "sub dir/a.txt", "tab\there.txt", "new\nline.txt",
+         "back\\slash.txt", "flaky.txt"]]
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith("octofs-status: failed: bad.txt: ")
+    assert lines[0].endswith("key revoked")
+    retry = [r for r in f.records if r["event"] == "retrying"][0]
+    at = parse_time(retry["next_try"]).replace(
+        tzinfo=datetime.timezone.utc).astimezone().strftime("%H:%M:%S")
+    assert lines[1].startswith("octofs-status: retrying flaky.txt "
+                               "(attempt 1, next at %s): " % at)
+    assert lines[1].endswith("busy")
+    assert [json.loads(line) for line in js] == f.records
+
+
+def test_status_follow_says_what_it_missed(server, mounts, procs):
+    """A stopped octofs-status that falls behind the ring says, once
+    running again, how many outcomes it missed; the rest it prints."""
+    files = 1000
+    m = mounts(server, opts=FAST)
+    top = os.path.join(*["d%02d" % i + "x" * 247 for i in range(12)])
+    os.makedirs(m.path(top))
+    p = status_follow(procs, m.mnt)
+    out = []
+    t = reader(p.stdout, out)
+    wait_followers(m, 1)
+    write_file(m.path("hello.txt"), b"hello")
+    wait_until(lambda: out, 10, "the follower to be there")
+    p.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(files):
+            write_file(m.path(top, "f%04d" % i), b"x")
+        wait_until(lambda: done_count(m) == files + 1, 60, "the uploads")
+    finally:
+        p.send_signal(signal.SIGCONT)
+    errs = []
+    reader(p.stderr, errs)
+    prefix, suffix = "octofs-status: missed ", " outcomes (the reader " \
+        "fell behind)\n"
+
+    def missed():
+        if len(errs) != 1:
+            return None
+        line = errs[0].decode()
+        assert line.startswith(prefix) and line.endswith(suffix), line
+        return int(line[len(prefix):-len(suffix)])
+    wait_until(lambda: missed() and len(out) - 1 + missed() == files, 20,
+               "the lines and the count of those missed")
+    assert missed() > 0
+    m.stop()
+    assert p.wait(20) == 0
+    t.join(5)
+    assert len(errs) == 1 and len(out) - 1 + missed() == files
+
+
+def test_status_follow_ends_with_its_reader(server, mounts, procs):
+    """octofs-status --follow | head -1 ends after the first line, though
+    nothing else happens on the mount."""
+    m = mounts(server, opts=FAST)
+    p = procs([PYTHON, STATUS, "--follow", m.mnt], stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE)
+    head = procs(["head", "-1"], stdin=p.stdout, stdout=subprocess.PIPE)
+    p.stdout.close()
+    out = []
+    reader(head.stdout, out)
+    wait_followers(m, 1)
+    write_file(m.path("probe.txt"), b"p")
+    assert head.wait(10) == 0
+    wait_until(lambda: out, 10, "the line from head")
+    assert out[0].decode().endswith("\tprobe.txt\n")
+    assert p.wait(10) == 0
+    assert p.stderr.read() == b""
+
+
+def test_status_follow_needs_an_octofs_mount(tmp_path):
+    res = subprocess.run([PYTHON, STATUS, "--follow", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 2
+    assert "not an octofs mount point" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = subprocess.run([PYTHON, STATUS, "--json", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and "--json goes with --follow" in res.stderr
+
+
+def test_status_follow_ends_on_sigint(server, mounts, procs):
+    m = mounts(server, opts=FAST)
+    p = status_follow(procs, m.mnt)
+    out = []
+    reader(p.stdout, out)
+    wait_followers(m, 1)
+    write_file(m.path("a.txt"), b"a")
+    wait_until(lambda: out, 10, "the follower to be there")
+    p.send_signal(signal.SIGINT)
+    assert p.wait(10) == 130
+    assert p.stderr.read() == b""
