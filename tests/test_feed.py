@@ -1,5 +1,5 @@
-"""The live feed of upload outcomes (user.octofs.feed), followed from
-its socket and with octofs-status --follow."""
+"""The live feed of upload outcomes (user.octofs.feed) and the tools that
+follow it: octofs-status --follow, octofs-notify and its user unit."""
 import datetime
 import json
 import os
@@ -19,6 +19,8 @@ from harness import TIME_FACTOR
 FEED = "user.octofs.feed"
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATUS = os.path.join(TOP, "contrib", "octofs-status")
+NOTIFY = os.path.join(TOP, "contrib", "octofs-notify")
+UNITS = os.path.join(TOP, "contrib", "systemd")
 PYTHON = "/usr/bin/python3"
 FAST = ["url_wait=30", "settle=0", "url_files=0"]
 NOBODY = 65534
@@ -549,3 +551,164 @@ def test_status_follow_ends_on_sigint(server, mounts, procs):
     p.send_signal(signal.SIGINT)
     assert p.wait(10) == 130
     assert p.stderr.read() == b""
+
+
+# -- octofs-notify ------------------------------------------------------------
+
+def stand_ins(tmp_path):
+    """notify-send, wl-copy and qrencode stand-ins on a PATH of their
+    own, each keeping its arguments (a JSON list a line) and input."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("notify-send", "wl-copy", "qrencode"):
+        tool = bindir / name
+        tool.write_text(
+            "#!%s\nimport json, sys\n"
+            "data = sys.stdin.buffer.read() if %r != 'notify-send' "
+            "else b''\n"
+            "with open(%r, 'a') as f:\n"
+            "    f.write(json.dumps([sys.argv[1:], data.decode()]) + '\\n')\n"
+            "if %r == 'qrencode':\n"
+            "    print('QR:' + data.decode())\n"
+            % (PYTHON, name, str(tmp_path / (name + ".log")), name))
+        tool.chmod(0o755)
+    return bindir
+
+
+def calls(tmp_path, name):
+    try:
+        with open(tmp_path / (name + ".log")) as f:
+            return [json.loads(line) for line in f]
+    except FileNotFoundError:
+        return []
+
+
+def desktop_env(bindir, **display):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WAYLAND_DISPLAY", "DISPLAY")}
+    env["PATH"] = "%s:/usr/bin:/bin" % bindir
+    env.update(display)
+    return env
+
+
+def test_notify(server, mounts, follow, procs, tmp_path):
+    """A notification per upload with its name and URL, one per failure
+    with the reason (critical), one for a batch; the newest URL on the
+    clipboard; exit 0 when the mount ends, the last outcomes shown."""
+    server.add_fault("presign", "status", status=403, message="not allowed",
+                     match="bad", count=-1)
+    m = mounts(server, opts=FAST)
+    f = follow(m.mnt)
+    bindir = stand_ins(tmp_path)
+    p = procs([PYTHON, NOTIFY, "--clipboard", "--window", "2", m.mnt],
+              env=desktop_env(bindir, WAYLAND_DISPLAY="wayland-9"),
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_followers(m, 2)
+    write_file(m.path("warm.txt"), b"w")
+    wait_until(lambda: calls(tmp_path, "notify-send"), 20,
+               "octofs-notify to be there")
+    base = ["--app-name=octofs"]
+    shown = calls(tmp_path, "notify-send")
+    assert shown == [[base + ["--category=transfer.complete",
+                              "Uploaded warm.txt",
+                              f.wait_for("warm.txt")["url"]], ""]]
+
+    # Two outcomes together: a notification each.
+    os.mkdir(m.path("sub"))
+    write_file(m.path("sub", "one.png"), b"one")
+    write_file(m.path("bad.txt"), b"bad")
+    wait_until(lambda: len(calls(tmp_path, "notify-send")) == 3, 20,
+               "two more notifications")
+    one_url = f.wait_for("sub/one.png")["url"]
+    error = f.wait_for("bad.txt", "failed")["error"]
+    assert "not allowed" in error
+    shown = [c[0] for c in calls(tmp_path, "notify-send")[1:]]
+    assert sorted(shown) == sorted([
+        base + ["--category=transfer.complete", "Uploaded one.png",
+                one_url],
+        base + ["--category=transfer.error", "--urgency=critical",
+                "Upload failed: bad.txt", error]])
+    wait_until(lambda: len(calls(tmp_path, "wl-copy")) == 2, 10,
+               "the clipboard")
+    assert calls(tmp_path, "wl-copy")[-1] == [[], one_url]
+
+    # Many at once: one notification for the uploads, one for the
+    # failures, with the newest URL and the last reason.
+    before = len(f.lines)
+    for i in range(12):
+        write_file(m.path("many-%02d.txt" % i), b"m")
+    for i in range(5):
+        write_file(m.path("bad-%d.txt" % i), b"b")
+    wait_until(lambda: len(f.lines) == before + 17, 20, "17 outcomes")
+    wait_until(lambda: len(calls(tmp_path, "notify-send")) == 5, 20,
+               "two batch notifications")
+    newest = [r for r in f.records[before:] if r["event"] == "done"][-1]
+    last_failed = [r for r in f.records[before:]
+                   if r["event"] == "failed"][-1]
+    shown = [c[0] for c in calls(tmp_path, "notify-send")[3:]]
+    assert shown == [
+        base + ["--category=transfer.complete", "12 files uploaded",
+                newest["url"]],
+        base + ["--category=transfer.error", "--urgency=critical",
+                "5 uploads failed", "%s: %s" % (last_failed["path"],
+                                                last_failed["error"])]]
+    wait_until(lambda: len(calls(tmp_path, "wl-copy")) == 3, 10,
+               "the clipboard")
+    assert calls(tmp_path, "wl-copy")[-1] == [[], newest["url"]]
+
+    # Unmounted at once after a save: its outcome is still shown.
+    write_file(m.path("final.txt"), b"f")
+    final_url = xattr(m.path("final.txt"))
+    m.stop()
+    assert p.wait(20) == 0, p.stderr.read()
+    assert calls(tmp_path, "notify-send")[-1][0][-2:] == [
+        "Uploaded final.txt", final_url]
+    assert calls(tmp_path, "wl-copy")[-1] == [[], final_url]
+    assert p.stderr.read() == b""
+
+
+def test_notify_says_why_not(server, mounts, tmp_path):
+    bindir = stand_ins(tmp_path)
+    env = desktop_env(bindir, DISPLAY=":9")
+    res = subprocess.run([PYTHON, NOTIFY, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 2
+    assert "not an octofs mount point" in res.stderr
+    os.unlink(bindir / "notify-send")
+    m = mounts(server, opts=FAST)
+    res = subprocess.run([PYTHON, NOTIFY, m.mnt], env=env,
+                         capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 1 and "install libnotify-bin" in res.stderr
+
+
+def test_notify_unit_verifies(tmp_path):
+    """octofs-notify@.service passes systemd-analyze verify beside
+    octofs@.service, as an instance named by systemd-escape --path."""
+    analyze = shutil.which("systemd-analyze")
+    escape = shutil.which("systemd-escape")
+    if not analyze or not escape:
+        pytest.skip("systemd-analyze is not installed")
+    instance = subprocess.run([escape, "--path", str(tmp_path / "Drop")],
+                              capture_output=True, text=True,
+                              check=True).stdout.strip()
+    units = tmp_path / "units"
+    units.mkdir()
+    for name in ("octofs", "octofs-notify"):
+        shutil.copy(os.path.join(UNITS, name + "@.service"),
+                    units / ("%s@%s.service" % (name, instance)))
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    res = subprocess.run([analyze, "--user", "verify", "--man=no",
+                          str(units / ("octofs-notify@%s.service"
+                                       % instance))],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)))
+    assert res.returncode == 0, res.stdout + res.stderr
+    with open(os.path.join(UNITS, "octofs-notify@.service")) as f:
+        text = f.read()
+    assert "ExecStart=/usr/bin/env octofs-notify $OCTOFS_NOTIFY_OPTIONS " \
+        "%f\n" in text
+    assert "BindsTo=octofs@%i.service\n" in text
+    assert "WantedBy=octofs@%i.service\n" in text
