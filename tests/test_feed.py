@@ -1,5 +1,6 @@
 """The live feed of upload outcomes (user.octofs.feed) and the tools that
-follow it: octofs-status --follow, octofs-notify and its user unit."""
+follow it: octofs-status --follow, octofs-notify and its user unit; and
+octofs-copy-url --qr."""
 import datetime
 import json
 import os
@@ -20,6 +21,7 @@ FEED = "user.octofs.feed"
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATUS = os.path.join(TOP, "contrib", "octofs-status")
 NOTIFY = os.path.join(TOP, "contrib", "octofs-notify")
+COPY_URL = os.path.join(TOP, "contrib", "octofs-copy-url")
 UNITS = os.path.join(TOP, "contrib", "systemd")
 PYTHON = "/usr/bin/python3"
 FAST = ["url_wait=30", "settle=0", "url_files=0"]
@@ -712,3 +714,26 @@ def test_notify_unit_verifies(tmp_path):
         "%f\n" in text
     assert "BindsTo=octofs@%i.service\n" in text
     assert "WantedBy=octofs@%i.service\n" in text
+
+
+# -- octofs-copy-url --qr -----------------------------------------------------
+
+def test_copy_url_qr(mnt, tmp_path):
+    write_file(mnt.path("photo.png"), b"png")
+    url = xattr(mnt.path("photo.png"))
+    bindir = stand_ins(tmp_path)
+    res = subprocess.run([PYTHON, COPY_URL, "--qr", mnt.path("photo.png")],
+                         env=desktop_env(bindir), capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "%s\nQR:%s\n" % (url, url)
+    assert calls(tmp_path, "qrencode") == [[["-t", "UTF8", "-o", "-"], url]]
+    assert calls(tmp_path, "wl-copy") == []
+    os.unlink(bindir / "qrencode")
+    res = subprocess.run([PYTHON, COPY_URL, "--qr", mnt.path("photo.png")],
+                         env=desktop_env(bindir), capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode == 1
+    assert res.stderr == ("octofs-copy-url: qrencode not found (install "
+                          "qrencode)\n")
+    assert res.stdout == ""
