@@ -141,6 +141,19 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+@pytest.fixture
+def bulky(tmp_path, server):
+    """The thousands of files a test leaves (in the store and on the
+    server) go when it ends, pass or fail: pytest keeps the last three
+    runs' directories.  Listed before mounts, so the mounts are gone
+    first."""
+    yield
+    for name in os.listdir(tmp_path):
+        if name.endswith("-store"):
+            shutil.rmtree(tmp_path / name, ignore_errors=True)
+    shutil.rmtree(os.path.join(server.dir, "data"), ignore_errors=True)
+
+
 def wait_followers(m, n):
     """Until @n followers are connected to the mount's feed: the sockets
     of its name that are connected, in /proc/net/unix."""
@@ -276,7 +289,7 @@ def test_two_followers_see_the_same(server, mounts, follow):
 
 
 @pytest.mark.parametrize("depth", [0, 12], ids=["records", "bytes"])
-def test_follower_that_never_reads(server, mounts, depth):
+def test_follower_that_never_reads(server, bulky, mounts, depth):
     """6000 uploads past a follower that does not read: the daemon keeps
     only its ring (4096 records, or 4 MiB with long paths), and the
     follower, reading at last, is told how many it missed, then gets the
@@ -330,7 +343,7 @@ def test_follower_that_never_reads(server, mounts, depth):
     assert grown_kib < 16 * 1024, "RSS grew by %d KiB" % grown_kib
 
 
-def test_unmount_lets_followers_catch_up(server, mounts):
+def test_unmount_lets_followers_catch_up(server, bulky, mounts):
     """A follower behind when the mount ends still gets every record, then
     the end of file."""
     files = 1000
@@ -470,7 +483,8 @@ def test_status_follow_until_unmount(server, mounts, follow, procs):
     assert [json.loads(line) for line in js] == f.records
 
 
-def test_status_follow_says_what_it_missed(server, mounts, procs):
+def test_status_follow_says_what_it_missed(server, bulky, mounts,
+                                           procs):
     """A stopped octofs-status that falls behind the ring says, once
     running again, how many outcomes it missed; the rest it prints."""
     files = 1000
