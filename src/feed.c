@@ -23,6 +23,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -32,6 +33,7 @@
 
 #define FEED_FOLLOWERS_MAX 64
 #define FEED_NAME_MAX 48
+#define FEED_DRAIN_MS 1000	/* at the end, what followers get to catch up */
 
 struct entry {
 	char *line;		/* NULL: lost (out of memory) */
@@ -324,6 +326,54 @@ static nfds_t poll_set(struct feed *f, struct pollfd *pfd)
 	return 2 + FEED_FOLLOWERS_MAX;
 }
 
+static long ms_until(const struct timespec *end)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(end->tv_sec - now.tv_sec) * 1000 +
+	       (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/*
+ * The feed ends: followers get what is left if they take it within
+ * FEED_DRAIN_MS, so that neither one a little behind nor the wake-up that
+ * came with the stop loses the last outcomes.
+ */
+static void drain(struct feed *f)
+{
+	struct pollfd pfd[FEED_FOLLOWERS_MAX];
+	struct timespec end;
+	bool left;
+	long ms;
+	size_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += FEED_DRAIN_MS / 1000;
+	end.tv_nsec += (FEED_DRAIN_MS % 1000) * 1000000L;
+	for (;;) {
+		left = false;
+		for (i = 0; i < FEED_FOLLOWERS_MAX; i++) {
+			struct follower *fl = &f->followers[i];
+
+			if (fl->fd >= 0)
+				follower_feed(f, fl);
+			left |= fl->fd >= 0 && fl->out;
+			pfd[i] = (struct pollfd){
+				.fd = fl->fd >= 0 && fl->out ? fl->fd : -1,
+				.events = POLLIN | POLLOUT };
+		}
+		ms = ms_until(&end);
+		if (!left || ms <= 0 ||
+		    (poll(pfd, FEED_FOLLOWERS_MAX, (int)ms) < 0 &&
+		     errno != EINTR))
+			return;
+		for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				follower_input(&f->followers[i]);
+	}
+}
+
 static void *feed_main(void *arg)
 {
 	struct pollfd pfd[2 + FEED_FOLLOWERS_MAX];
@@ -352,6 +402,7 @@ static void *feed_main(void *arg)
 				follower_feed(f, fl);
 		}
 	}
+	drain(f);
 	return NULL;
 }
 

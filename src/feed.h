@@ -66,7 +66,10 @@ struct feed;
  */
 struct feed *feed_start(unsigned int ring_records, size_t ring_bytes,
 			feed_may_read_fn may_read, void *arg);
-/* Stop the thread and hang up on every follower; NULL does nothing. */
+/*
+ * Stop the thread and hang up on every follower, once each has taken
+ * what is left or a second has passed; NULL does nothing.
+ */
 void feed_stop(struct feed *f);
 
 /* The socket's name as "@NAME" (the abstract namespace), for display. */

@@ -7,8 +7,9 @@ BUILDDIR = os.environ.get("OCTOFS_BUILDDIR") or os.path.dirname(
 
 EXPECTED = {
     "bin/octofs", "bin/octofs-devserver", "bin/octofs-status",
-    "bin/octofs-copy-url", "share/man/man1/octofs.1",
+    "bin/octofs-copy-url", "bin/octofs-notify", "share/man/man1/octofs.1",
     "lib/systemd/user/octofs@.service",
+    "lib/systemd/user/octofs-notify@.service",
     "share/bash-completion/completions/octofs",
     "share/kio/servicemenus/octofs-copy-url.desktop",
     "share/octofs/nautilus/nautilus-copy-octofs-url",
