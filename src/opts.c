@@ -318,7 +318,7 @@ static void set_defaults(struct octofs_opts *o)
 	o->stop_grace_s = 5;
 	o->timeout_s = 30;
 	o->settle_ms = 300;
-	o->cache_timeout_s = 1;
+	o->cache_timeout_s = OPTS_CACHE_TIMEOUT_AUTO;
 }
 
 int opts_parse_args(struct fuse_args *args, struct octofs_opts *o,
@@ -734,6 +734,9 @@ static int validate_endpoint(struct octofs_opts *o, char *err,
 
 int opts_validate(struct octofs_opts *o, char *err, size_t err_len)
 {
+	if (o->cache_timeout_s == OPTS_CACHE_TIMEOUT_AUTO)
+		o->cache_timeout_s = o->store ? OPTS_CACHE_TIMEOUT_SHARED :
+						OPTS_CACHE_TIMEOUT_HIDDEN;
 	if (o->retry_min_ms > o->retry_max_ms) {
 		snprintf(err, err_len, "retry_min_ms=%u is above "
 			 "retry_max_ms=%u", o->retry_min_ms, o->retry_max_ms);
@@ -772,7 +775,8 @@ void opts_print_help(const char *progname)
 "  -o cache_timeout=SECONDS\n"
 "                        how long the kernel keeps names and attributes;\n"
 "                        changes made in the store directly show after\n"
-"                        this, 0..3600 (1)\n"
+"                        this, 0..3600 (600 when the mount point is its\n"
+"                        own store, else 1)\n"
 "  -o fd_cache=N         descriptors kept open for files the kernel\n"
 "                        remembers, 16..1048576 (a quarter of the\n"
 "                        open-file limit, at most 16384)\n"

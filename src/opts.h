@@ -8,6 +8,7 @@
 #ifndef OCTOFS_OPTS_H
 #define OCTOFS_OPTS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <fuse_opt.h>
 
@@ -25,6 +26,16 @@
 #define OPTS_FD_CACHE_MAX (1U << 20)
 
 /* All strings are owned by the struct and freed by opts_free(). */
+/*
+ * cache_timeout's default.  A store under its own mount point can change
+ * only through the mount, and the kernel sees every such change: it may
+ * keep what it learnt long.  A separate store may be changed directly,
+ * which shows only once the kernel asks again.
+ */
+#define OPTS_CACHE_TIMEOUT_AUTO UINT_MAX
+#define OPTS_CACHE_TIMEOUT_HIDDEN 600	/* the store is under the mount */
+#define OPTS_CACHE_TIMEOUT_SHARED 1	/* a separate store */
+
 struct octofs_opts {
 	char *store;		/* NULL: the mount point is its own store */
 	char *mountpoint;
@@ -46,7 +57,9 @@ struct octofs_opts {
 	unsigned int timeout_s;		/* a silent server is given up on */
 	unsigned int settle_ms;		/* a closed file rests before upload */
 	unsigned int cache_timeout_s;	/* the kernel keeps names and */
-					/* attributes this long */
+					/* attributes this long; */
+					/* OPTS_CACHE_TIMEOUT_AUTO: */
+					/* opts_validate() picks */
 	unsigned int fd_cache;		/* descriptors kept for inodes; 0: */
 					/* a quarter of the open-file limit */
 	char *ca_file;

@@ -299,8 +299,19 @@ static void test_scale_options(void)
 	char err[512];
 
 	is_int(PARSE(&o, err, "m"), 0, "defaults");
-	is_int(o.cache_timeout_s, 1, "default cache_timeout");
+	is_int(opts_validate(&o, err, sizeof(err)), 0, "defaults are valid");
+	is_int(o.cache_timeout_s, 600, "default cache_timeout over its own "
+	       "store: nothing changes it behind the mount");
 	is_int(o.fd_cache, 0, "default fd_cache: from the open-file limit");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "/srv/store", "m"), 0, "a separate store");
+	is_int(opts_validate(&o, err, sizeof(err)), 0, "valid");
+	is_int(o.cache_timeout_s, 1, "default cache_timeout over a separate "
+	       "store, which may change directly");
+	opts_free(&o);
+	is_int(PARSE(&o, err, "-o", "cache_timeout=5", "m"), 0, "given");
+	is_int(opts_validate(&o, err, sizeof(err)), 0, "valid");
+	is_int(o.cache_timeout_s, 5, "a cache_timeout given wins");
 	opts_free(&o);
 	is_int(PARSE(&o, err, "-o", "cache_timeout=0,fd_cache=16", "m"), 0,
 	       "smallest values");
