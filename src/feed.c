@@ -49,6 +49,7 @@ struct follower {
 	char *out;		/* the line being written, or NULL */
 	size_t out_len;
 	size_t out_off;
+	bool quiet;		/* shut its writing side: input unwatched */
 };
 
 struct feed {
@@ -300,12 +301,20 @@ static void accept_follower(struct feed *f)
 }
 
 /* A follower never writes: anything it sends is dropped; EOF ends it. */
-static void follower_input(struct follower *fl)
+static void follower_input(struct follower *fl, short revents)
 {
 	char buf[256];
-	ssize_t n = recv(fl->fd, buf, sizeof(buf), 0);
+	ssize_t n;
 
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+	if (revents & (POLLHUP | POLLERR)) {
+		follower_drop(fl);
+		return;
+	}
+	n = recv(fl->fd, buf, sizeof(buf), 0);
+	/* Only its writing side shut (shutdown(SHUT_WR)): it still reads. */
+	if (n == 0)
+		fl->quiet = true;
+	else if (n < 0 && errno != EAGAIN && errno != EINTR)
 		follower_drop(fl);
 }
 
@@ -320,7 +329,8 @@ static nfds_t poll_set(struct feed *f, struct pollfd *pfd)
 		struct follower *fl = &f->followers[i];
 
 		pfd[2 + i].fd = fl->fd;
-		pfd[2 + i].events = POLLIN | (fl->out ? POLLOUT : 0);
+		pfd[2 + i].events = (fl->quiet ? 0 : POLLIN) |
+				    (fl->out ? POLLOUT : 0);
 		pfd[2 + i].revents = 0;
 	}
 	return 2 + FEED_FOLLOWERS_MAX;
@@ -361,7 +371,7 @@ static void drain(struct feed *f)
 			left |= fl->fd >= 0 && fl->out;
 			pfd[i] = (struct pollfd){
 				.fd = fl->fd >= 0 && fl->out ? fl->fd : -1,
-				.events = POLLIN | POLLOUT };
+				.events = (fl->quiet ? 0 : POLLIN) | POLLOUT };
 		}
 		ms = ms_until(&end);
 		if (!left || ms <= 0 ||
@@ -370,7 +380,8 @@ static void drain(struct feed *f)
 			return;
 		for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				follower_input(&f->followers[i]);
+				follower_input(&f->followers[i],
+					       pfd[i].revents);
 	}
 }
 
@@ -397,7 +408,7 @@ static void *feed_main(void *arg)
 			struct follower *fl = &f->followers[i];
 
 			if (pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
-				follower_input(fl);
+				follower_input(fl, pfd[2 + i].revents);
 			if (fl->fd >= 0)
 				follower_feed(f, fl);
 		}

@@ -288,6 +288,20 @@ def test_two_followers_see_the_same(server, mounts, follow):
             if r["event"] == "failed"] == ["no-07.txt"]
 
 
+def test_follower_that_shut_its_writing_side_still_reads(server, mounts,
+                                                        follow):
+    """A follower done writing (shutdown(SHUT_WR), as socat and nc -N do)
+    is still followed: only a full close ends it."""
+    m = mounts(server, opts=FAST)
+    f = follow(m.mnt)
+    f.sock.shutdown(socket.SHUT_WR)
+    wait_followers(m, 1)
+    write_file(m.path("after.txt"), b"x")
+    rec = f.wait_for("after.txt")
+    assert rec["url"] == xattr(m.path("after.txt"))
+    assert not f.ended
+
+
 @pytest.mark.parametrize("depth", [0, 12], ids=["records", "bytes"])
 def test_follower_that_never_reads(server, bulky, mounts, depth):
     """6000 uploads past a follower that does not read: the daemon keeps
