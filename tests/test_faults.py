@@ -65,6 +65,10 @@ def assert_failed_at_once(m, server, name, data, reasons, puts=0):
     wait_until(lambda: error in m.log(), 5, "the error in the log")
     assert m.log().count(error) == 1
     assert len(presigns(server, 1)) == 1
+    # The server logs a PUT once its side ends, which may come after the
+    # daemon gave up on it (an endless answer it stopped reading).
+    wait_until(lambda: len(server.log("put")) >= puts, 10,
+               "%d PUTs in the server's log" % puts)
     assert len(server.log("put")) == puts
     assert server.log("other") == []
     assert server.objects() == {}

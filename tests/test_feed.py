@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from conftest import Mount, read_file, wait_until, write_file, xattr
-from harness import TIME_FACTOR
+from harness import SANITIZED, TIME_FACTOR
 
 FEED = "user.octofs.feed"
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -354,7 +354,9 @@ def test_follower_that_never_reads(server, bulky, mounts, depth):
         assert len(newer) < RING_RECORDS
     else:
         assert len(newer) == RING_RECORDS
-    assert grown_kib < 16 * 1024, "RSS grew by %d KiB" % grown_kib
+    # Under a sanitizer, freed memory is held in quarantine: no figure.
+    assert SANITIZED or grown_kib < 16 * 1024, \
+        "RSS grew by %d KiB" % grown_kib
 
 
 def test_unmount_lets_followers_catch_up(server, bulky, mounts):
@@ -402,12 +404,16 @@ def test_others_see_only_what_they_may_read(server, base, procs, follow):
     m = Mount(pathlib.Path(base), server, name="mnt",
               opts=FAST + ["allow_other", "default_permissions"])
     os.chmod(m.store, 0o755)
+    # The other user runs its own copy: the tree may be out of its reach.
+    status = os.path.join(base, "octofs-status")
+    shutil.copy(STATUS, status)
+    os.chmod(status, 0o755)
     m.start()
     try:
         mine = follow(m.mnt)
         out = []
         nobody = procs(["setpriv", "--reuid", str(NOBODY), "--regid",
-                        str(NOBODY), "--clear-groups", PYTHON, STATUS,
+                        str(NOBODY), "--clear-groups", PYTHON, status,
                         "--follow", "--json", m.mnt],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         t = reader(nobody.stdout, out)
