@@ -18,11 +18,19 @@
 
 /* An open directory: a window on its listing (listing.h). */
 struct dir_handle {
+	struct handle handle;	/* first: the kernel may never release it */
 	DIR *dp;
 	struct listing list;
 };
 
 /* Directories. */
+static void dir_handle_free(struct dir_handle *d);
+
+static void free_left(struct handle *h)
+{
+	dir_handle_free((struct dir_handle *)h);
+}
+
 static void dir_handle_free(struct dir_handle *d)
 {
 	if (!d)
@@ -90,9 +98,13 @@ void fs_dir_open(fuse_req_t req, fuse_ino_t ino,
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	inode_dir_listed(fs_ctx(req)->inodes, inode);
+	/* Before the reply: its release may come at once. */
+	handles_add(&fs_ctx(req)->handles, &d->handle, free_left);
 	/* Not delivered (interrupted): the kernel never releases it. */
-	if (fuse_reply_open(req, fi))
+	if (fuse_reply_open(req, fi)) {
+		handles_remove(&fs_ctx(req)->handles, &d->handle);
 		dir_handle_free(d);
+	}
 }
 
 /*
@@ -139,7 +151,10 @@ void fs_dir_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 void fs_dir_release(fuse_req_t req, fuse_ino_t ino,
 		    struct fuse_file_info *fi)
 {
-	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	handles_remove(&fs_ctx(req)->handles, &d->handle);
+	dir_handle_free(d);
 	fuse_reply_err(req, 0);
 }
 

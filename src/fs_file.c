@@ -28,6 +28,7 @@
 
 /* An open regular file. */
 struct open_file {
+	struct handle handle;	/* first: the kernel may never release it */
 	int fd;
 	bool writer;		/* opened for writing: counted in writers */
 	long owner;		/* the thread that created or truncated */
@@ -53,6 +54,15 @@ static bool store_low(struct octofs *ctx, int fd)
 {
 	return passthrough_enabled(ctx->passthrough) &&
 	       write_fail_store_low(fd);
+}
+
+/* One the kernel never released: the mount is over, only free it. */
+static void free_left(struct handle *h)
+{
+	struct open_file *fh = (struct open_file *)h;
+
+	close(fh->fd);
+	free(fh);
 }
 
 /*
@@ -121,6 +131,7 @@ static int open_handle(fuse_req_t req, struct octofs_inode *inode, int fd,
 	}
 	if (fh->writer && id > 0 && !new_bytes)
 		version_modified(ctx, inode);
+	handles_add(&ctx->handles, &fh->handle, free_left);
 	fi->fh = (uintptr_t)fh;
 	return 0;
 }
@@ -144,6 +155,7 @@ static void close_handle(struct octofs *ctx, struct octofs_inode *inode,
 		version_submit_if_done(ctx, inode, fh->owner);
 	}
 	inode_fd_put(ctx->inodes, inode);
+	handles_remove(&ctx->handles, &fh->handle);
 	free(fh);
 }
 

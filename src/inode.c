@@ -73,7 +73,8 @@ out_free_t:
 static void free_inode(struct inode_table *t, struct octofs_inode *inode)
 {
 	if (!inode->url_of) {
-		fd_cache_forget(t->fds, inode);
+		if (t->fds)
+			fd_cache_forget(t->fds, inode);
 		free(inode->name);	/* a virtual file's is part of it */
 	}
 	free(inode);
@@ -86,6 +87,13 @@ void inode_table_free(struct inode_table *t)
 
 	if (!t)
 		return;
+	/*
+	 * The cache first: a descriptor still pinned (a file the kernel
+	 * never released) keeps its inode in the cache, which must not
+	 * outlive it.
+	 */
+	fd_cache_free(t->fds);
+	t->fds = NULL;
 	for (i = 0; i < t->n_buckets; i++) {
 		for (inode = t->buckets[i]; inode; inode = next) {
 			next = inode->hash_next;
@@ -96,7 +104,6 @@ void inode_table_free(struct inode_table *t)
 		close(t->mounts[i].fd);
 	if (t->root_dir_fd >= 0)
 		close(t->root_dir_fd);
-	fd_cache_free(t->fds);
 	free(t->buckets);
 	close(t->root.fd);
 	free(t->root.name);

@@ -442,6 +442,8 @@ static void teardown(struct startup *s)
 		fuse_remove_signal_handlers(s->ctx.se);
 	if (s->ctx.se)
 		fuse_session_destroy(s->ctx.se);
+	/* No request comes any more: what the kernel never released. */
+	handles_free_all(&s->ctx.handles);
 	passthrough_free(s->ctx.passthrough);
 	if (s->curl)
 		curl_global_cleanup();
@@ -477,6 +479,7 @@ int main(int argc, char *argv[])
 
 	limit_arenas();
 	pthread_mutex_init(&s.ctx.notify_lock, NULL);
+	handles_init(&s.ctx.handles);
 	if (parse_all(&s))
 		goto out;
 	if (s.opts.show_help) {

@@ -30,6 +30,7 @@
  *      across fuse_lowlevel_notify_inval_*(), which write to /dev/fuse.
  *   P  the worker pool's lock (worker.c): how many workers run.
  *   F  the live feed's lock (feed.c): its ring of records.
+ *   H  the open handles' list (handles.c).
  */
 #ifndef OCTOFS_OCTOFS_H
 #define OCTOFS_OCTOFS_H
@@ -37,6 +38,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <fuse_lowlevel.h>
+
+#include "handles.h"
 
 struct octofs_opts;
 struct inode_table;
@@ -52,6 +55,7 @@ struct octofs {
 	struct octofs_queue *queue;
 	struct worker_pool *workers;
 	struct feed *feed;		/* NULL: none could be started */
+	struct handle_list handles;	/* open files and directories */
 	const struct mime_table *mime;
 	const struct ignore_set *ignore;
 	struct fuse_session *se;

@@ -1,10 +1,12 @@
 """Mount-time checks: key, options, store; help and version."""
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
 
+from harness import TIME_FACTOR
 from conftest import (OCTOFS, Mount, fuse_mounted, read_file, run_octofs,
                       wait_until, write_file)
 
@@ -325,3 +327,42 @@ def test_fstab_line_of_type_fuse_octofs(tmp_path, server):
     url = url_file.read_text()
     assert server.fetch(url) == b"from a fuse.octofs line"
     assert read_file(store / "line.txt") == b"from a fuse.octofs line"
+
+
+def test_lazy_unmount_with_handles_open_ends_cleanly(server, mounts):
+    """A lazy unmount while a directory and a file stay open: the daemon
+    serves them until they close, then exits 0, freeing the handles the
+    kernel never released (the sanitizer stage checks for leaks)."""
+    m = mounts(server, opts=["url_wait=30"])
+    os.mkdir(m.path("d"))
+    write_file(m.path("d", "f.txt"), b"kept")
+    dir_fd = os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY)
+    os.listdir(dir_fd)
+    file_fd = os.open(m.path("d", "f.txt"), os.O_RDWR)
+    try:
+        subprocess.run(["fusermount3", "-uz", m.mnt], check=True)
+        assert os.read(file_fd, 4) == b"kept"
+    finally:
+        os.close(file_fd)
+        os.close(dir_fd)
+    assert m.proc.wait(30 * TIME_FACTOR) == 0, m.log_tail()
+    assert read_file(m.store_path("d", "f.txt")) == b"kept"
+
+
+def test_sigterm_with_handles_open_ends_cleanly(server, mounts):
+    """SIGTERM while a directory and a file are open through the mount:
+    the daemon unmounts and exits 0, and frees what the kernel never
+    released without touching freed memory (the sanitizer stage)."""
+    m = mounts(server, opts=["url_wait=30"])
+    os.mkdir(m.path("d"))
+    write_file(m.path("d", "f.txt"), b"kept")
+    dir_fd = os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY)
+    os.listdir(dir_fd)
+    file_fd = os.open(m.path("d", "f.txt"), os.O_RDWR)
+    try:
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(30 * TIME_FACTOR) == 0, m.log_tail()
+    finally:
+        os.close(file_fd)
+        os.close(dir_fd)
+    assert read_file(m.store_path("d", "f.txt")) == b"kept"
