@@ -563,6 +563,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct octofs *ctx = userdata;
 
+	passthrough_init(ctx->passthrough, conn);
 	/* Large requests: fewer round trips for big files. */
 	ctx->max_write = pick_max_write();
 	conn->max_write = ctx->max_write;

@@ -1,5 +1,6 @@
 /*
- * passthrough: FUSE passthrough under libfuse 3.14 (see passthrough.h).
+ * passthrough: FUSE passthrough under libfuse 3.14 (see passthrough.h),
+ * and under libfuse 3.18, which knows it.
  *
  * The kernel's side of it, from include/uapi/linux/fuse.h (protocol 7.40,
  * Linux 6.9): INIT offers and takes FUSE_PASSTHROUGH in its second flag
@@ -133,9 +134,72 @@ static void set_flag(int *flag, bool on)
  * call, and libfuse gives its writer no way to know the request; the
  * value lives only for the length of passthrough_reply_*().
  */
+#if FUSE_MAJOR_VERSION * 100 + FUSE_MINOR_VERSION < 318
 static __thread int reply_backing_id;
+#endif
 
-#if FUSE_MAJOR_VERSION * 100 + FUSE_MINOR_VERSION >= 314
+#if FUSE_MAJOR_VERSION * 100 + FUSE_MINOR_VERSION >= 318
+/*
+ * libfuse 3.18 negotiates passthrough and KILLPRIV_V2 itself, and puts
+ * an open file's backing_id in its reply; it refuses custom I/O unless
+ * built for it, and its replies over FUSE over io_uring would bypass
+ * custom I/O anyway.  The kernel's offer is read in the init callback.
+ */
+const struct fuse_custom_io *passthrough_io(void)
+{
+	return NULL;
+}
+
+struct passthrough *passthrough_attach(struct fuse_session *se)
+{
+	return passthrough_new(fuse_session_fd(se));
+}
+
+void passthrough_init(struct passthrough *pt, struct fuse_conn_info *conn)
+{
+	if (!pt)
+		return;
+	set_flag(&pt->kills_privs,
+		 fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2));
+	set_flag(&pt->enabled,
+		 fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH));
+	/* libfuse counts the mount itself in, the kernel's way. */
+	if (passthrough_enabled(pt))
+		conn->max_backing_stack_depth = STACK_DEPTH - 1;
+}
+
+/* The open file's flags the kernel allows with passthrough, and its id. */
+static struct fuse_file_info with_backing(const struct fuse_file_info *fi,
+					  int id)
+{
+	struct fuse_file_info copy = *fi;
+
+	if (id > 0) {
+		copy.backing_id = id;
+		copy.keep_cache = 0;
+		copy.nonseekable = 0;
+		copy.cache_readdir = 0;
+	}
+	return copy;
+}
+
+int passthrough_reply_open(fuse_req_t req, const struct fuse_file_info *fi,
+			   int id)
+{
+	struct fuse_file_info copy = with_backing(fi, id);
+
+	return fuse_reply_open(req, &copy);
+}
+
+int passthrough_reply_create(fuse_req_t req,
+			     const struct fuse_entry_param *e,
+			     const struct fuse_file_info *fi, int id)
+{
+	struct fuse_file_info copy = with_backing(fi, id);
+
+	return fuse_reply_create(req, e, &copy);
+}
+#elif FUSE_MAJOR_VERSION * 100 + FUSE_MINOR_VERSION >= 314
 static struct passthrough *pt_of(void *userdata)
 {
 	return ((struct octofs *)userdata)->passthrough;
@@ -301,6 +365,38 @@ struct passthrough *passthrough_attach(struct fuse_session *se)
 }
 #endif
 
+#if FUSE_MAJOR_VERSION * 100 + FUSE_MINOR_VERSION < 318
+/* The custom I/O read the kernel's offer in INIT already. */
+void passthrough_init(struct passthrough *pt, struct fuse_conn_info *conn)
+{
+	(void)pt;
+	(void)conn;
+}
+
+int passthrough_reply_open(fuse_req_t req, const struct fuse_file_info *fi,
+			   int id)
+{
+	int res;
+
+	reply_backing_id = id;
+	res = fuse_reply_open(req, fi);
+	reply_backing_id = 0;
+	return res;
+}
+
+int passthrough_reply_create(fuse_req_t req,
+			     const struct fuse_entry_param *e,
+			     const struct fuse_file_info *fi, int id)
+{
+	int res;
+
+	reply_backing_id = id;
+	res = fuse_reply_create(req, e, fi);
+	reply_backing_id = 0;
+	return res;
+}
+#endif
+
 struct passthrough *passthrough_new(int dev_fd)
 {
 	struct passthrough *pt = calloc(1, sizeof(*pt));
@@ -349,27 +445,4 @@ void passthrough_close(struct passthrough *pt, int id)
 	if (id > 0 && ioctl(pt->dev_fd, DEV_IOC_BACKING_CLOSE, &arg))
 		log_warn("cannot drop backing file %d: %s", id,
 			 strerror(errno));
-}
-
-int passthrough_reply_open(fuse_req_t req, const struct fuse_file_info *fi,
-			   int id)
-{
-	int res;
-
-	reply_backing_id = id;
-	res = fuse_reply_open(req, fi);
-	reply_backing_id = 0;
-	return res;
-}
-
-int passthrough_reply_create(fuse_req_t req,
-			     const struct fuse_entry_param *e,
-			     const struct fuse_file_info *fi, int id)
-{
-	int res;
-
-	reply_backing_id = id;
-	res = fuse_reply_create(req, e, fi);
-	reply_backing_id = 0;
-	return res;
 }

@@ -1,6 +1,7 @@
 /*
  * passthrough: the kernel's FUSE passthrough (Linux 6.9 and later) for
- * regular files, on a libfuse that cannot negotiate it.
+ * regular files, on a libfuse that cannot negotiate it (3.14) and on one
+ * that can (3.18: then only the bookkeeping below is ours).
  *
  * With passthrough the kernel reads and writes an open file's bytes
  * straight from and to a descriptor of ours on the store: no request
@@ -37,6 +38,13 @@ void passthrough_free(struct passthrough *pt);
  */
 struct passthrough *passthrough_new(int dev_fd);
 const struct fuse_custom_io *passthrough_io(void);
+
+/*
+ * From the init callback, first: take passthrough and KILLPRIV_V2 where
+ * the kernel offers them, on a libfuse that negotiates them itself (3.18;
+ * with 3.14 the custom I/O did it already).  @pt may be NULL.
+ */
+void passthrough_init(struct passthrough *pt, struct fuse_conn_info *conn);
 
 /* Did the kernel take passthrough in INIT?  (false for NULL) */
 bool passthrough_enabled(const struct passthrough *pt);

@@ -225,9 +225,19 @@ static void run(void (*test)(struct fixture *))
 
 int main(void)
 {
-	run(test_offer_taken);
-	run(test_nothing_offered);
-	run(test_odd_replies_untouched);
+	/*
+	 * libfuse 3.18 negotiates passthrough itself: no custom I/O to
+	 * test, and its init callback needs a live session.
+	 */
+	if (passthrough_io()) {
+		run(test_offer_taken);
+		run(test_nothing_offered);
+		run(test_odd_replies_untouched);
+	} else {
+		printf("# libfuse %d.%d negotiates passthrough: no custom "
+		       "I/O to test\n", FUSE_MAJOR_VERSION,
+		       FUSE_MINOR_VERSION);
+	}
 	test_null();
 	return tap_done();
 }
