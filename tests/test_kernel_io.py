@@ -73,6 +73,20 @@ def test_off_moves_bytes_through_the_daemon(server, mounts):
 
 
 @needs_passthrough
+def test_preferred_io_size_is_the_stores(server, mounts):
+    """Writes that never reach the daemon need no large buffers: st_blksize
+    is the store's own with passthrough, the largest write request
+    without (each buffer of cp is then one request)."""
+    on = mounts(server, opts=["url_wait=30"])
+    off = mounts(server, opts=["url_wait=30", "passthrough=0"])
+    for m in (on, off):
+        write_file(m.path("f.bin"), b"x")
+    store = os.stat(on.store_path("f.bin")).st_blksize
+    assert os.stat(on.path("f.bin")).st_blksize == store
+    assert os.stat(off.path("f.bin")).st_blksize > store
+
+
+@needs_passthrough
 def test_writer_beside_a_reader_makes_a_new_version(server, mounts):
     """An append while the file is open for reading passes through (the
     kernel serves one inode one way), so the version starts at open: the
