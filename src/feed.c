@@ -33,7 +33,8 @@
 
 #define FEED_FOLLOWERS_MAX 64
 #define FEED_NAME_MAX 48
-#define FEED_DRAIN_MS 1000	/* at the end, what followers get to catch up */
+/* At the end, how long followers get to catch up. */
+#define FEED_DRAIN_MS 1000
 
 struct entry {
 	char *line;		/* NULL: lost (out of memory) */

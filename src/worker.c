@@ -47,7 +47,7 @@ struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t idle_cond;	/* a worker exited */
 	unsigned int running;		/* guarded by lock */
-	unsigned int n;			/* threads, the presign-ahead one too */
+	unsigned int n;			/* threads, presign-ahead's too */
 	struct worker workers[];
 };
 
