@@ -329,16 +329,21 @@ def test_fstab_line_of_type_fuse_octofs(tmp_path, server):
     assert read_file(store / "line.txt") == b"from a fuse.octofs line"
 
 
-def test_lazy_unmount_with_handles_open_ends_cleanly(server, mounts):
-    """A lazy unmount while a directory and a file stay open: the daemon
-    serves them until they close, then exits 0, freeing the handles the
-    kernel never released (the sanitizer stage checks for leaks)."""
+def mount_with_handles_open(server, mounts):
+    """A mount where d/ (read once) and d/f.txt stay open."""
     m = mounts(server, opts=["url_wait=30"])
     os.mkdir(m.path("d"))
     write_file(m.path("d", "f.txt"), b"kept")
     dir_fd = os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY)
     os.listdir(dir_fd)
-    file_fd = os.open(m.path("d", "f.txt"), os.O_RDWR)
+    return m, dir_fd, os.open(m.path("d", "f.txt"), os.O_RDWR)
+
+
+def test_lazy_unmount_with_handles_open_ends_cleanly(server, mounts):
+    """A lazy unmount while a directory and a file stay open: the daemon
+    serves them until they close, then exits 0, freeing the handles the
+    kernel never released (the sanitizer stage checks for leaks)."""
+    m, dir_fd, file_fd = mount_with_handles_open(server, mounts)
     try:
         subprocess.run(["fusermount3", "-uz", m.mnt], check=True)
         assert os.read(file_fd, 4) == b"kept"
@@ -353,12 +358,7 @@ def test_sigterm_with_handles_open_ends_cleanly(server, mounts):
     """SIGTERM while a directory and a file are open through the mount:
     the daemon unmounts and exits 0, and frees what the kernel never
     released without touching freed memory (the sanitizer stage)."""
-    m = mounts(server, opts=["url_wait=30"])
-    os.mkdir(m.path("d"))
-    write_file(m.path("d", "f.txt"), b"kept")
-    dir_fd = os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY)
-    os.listdir(dir_fd)
-    file_fd = os.open(m.path("d", "f.txt"), os.O_RDWR)
+    m, dir_fd, file_fd = mount_with_handles_open(server, mounts)
     try:
         m.proc.send_signal(signal.SIGTERM)
         assert m.proc.wait(30 * TIME_FACTOR) == 0, m.log_tail()
