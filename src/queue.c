@@ -39,7 +39,8 @@ struct octofs_job {
 	atomic_int cancel;		/* raised to stop the upload */
 	_Atomic uint64_t generation;	/* written under q->lock */
 	_Atomic int64_t sent_bytes;	/* the upload in progress, */
-	_Atomic int64_t total_bytes;	/* as its worker reports it */
+	_Atomic int64_t total_bytes;	/* as its worker reports it; -1
+					 * until it has read the size */
 
 	/* Guarded by q->lock. */
 	unsigned int refs;
@@ -494,7 +495,7 @@ static void sum_progress(struct octofs_queue *q, struct queue_counts *c)
 	for (l = filetab_first(&q->jobs); l; l = filetab_next(&q->jobs, l)) {
 		job = JOB_OF(l, key);
 		c->retrying += !job->busy && job->retry_why;
-		if (!job->busy)
+		if (!job->busy || atomic_load(&job->total_bytes) < 0)
 			continue;
 		c->sent_bytes += atomic_load(&job->sent_bytes);
 		c->total_bytes += atomic_load(&job->total_bytes);
@@ -521,7 +522,7 @@ int queue_progress(struct octofs_queue *q, dev_t dev, ino_t ino,
 
 	pthread_mutex_lock(&q->lock);
 	job = find_job(q, dev, ino);
-	if (job && job->busy) {
+	if (job && job->busy && atomic_load(&job->total_bytes) >= 0) {
 		*sent_bytes = atomic_load(&job->sent_bytes);
 		*total_bytes = atomic_load(&job->total_bytes);
 		err = 0;
@@ -632,7 +633,7 @@ struct octofs_job *queue_pop(struct octofs_queue *q, uint64_t *gen)
 		q->uploading++;
 		atomic_store(&job->cancel, 0);
 		atomic_store(&job->sent_bytes, 0);
-		atomic_store(&job->total_bytes, 0);
+		atomic_store(&job->total_bytes, -1);
 		*gen = atomic_load(&job->generation);
 	}
 	pthread_mutex_unlock(&q->lock);

@@ -100,7 +100,8 @@ int queue_retry_info(struct octofs_queue *q, dev_t dev, ino_t ino,
 
 /*
  * Bytes sent so far of the file's upload in progress, and its size;
- * -ENOENT when it has none in progress.
+ * -ENOENT when it has none in progress, or its worker has not yet read
+ * the file's size.
  */
 int queue_progress(struct octofs_queue *q, dev_t dev, ino_t ino,
 		   int64_t *sent_bytes, int64_t *total_bytes);

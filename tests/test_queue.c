@@ -297,6 +297,11 @@ static void test_progress(void)
 	       "no progress while queued");
 	queue_submit(q, 1, 60, NULL, 0);
 	job = queue_pop(q, &gen);
+	is_int(queue_progress(q, 1, 60, &sent, &total), -ENOENT,
+	       "no progress before the worker read the size");
+	queue_counts(q, &c);
+	ok(c.uploading == 1 && c.sent_bytes == 0 && c.total_bytes == 0,
+	   "counted as uploading, with no bytes yet");
 	queue_job_progress(job, 300, 1000);
 	is_int(queue_progress(q, 1, 60, &sent, &total), 0, "uploading");
 	ok(sent == 300 && total == 1000, "sent and total as reported");
