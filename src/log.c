@@ -12,6 +12,9 @@
 
 #include "log.h"
 
+/* A line holds a whole URL (up to 8192 bytes) and the words around it. */
+#define LOG_LINE_MAX 10240
+
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_syslog;
 
@@ -88,9 +91,9 @@ static void escape_controls(char *dst, size_t dst_len, const char *src)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char raw[2048], line[2048];
+	char raw[LOG_LINE_MAX], out[LOG_LINE_MAX + 32];
 	int saved_errno = errno;
-	size_t len;
+	size_t len = 0;
 	va_list ap;
 
 	if (level > log_level)
@@ -98,16 +101,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	escape_controls(line, sizeof(line), raw);
+	if (!log_syslog)
+		len = (size_t)snprintf(out, sizeof(out), "octofs: %s%s",
+				       level == LOG_LEVEL_INFO ? "" :
+				       level_names[level],
+				       level == LOG_LEVEL_INFO ? "" : ": ");
+	/* Room is kept for the newline. */
+	escape_controls(out + len, sizeof(out) - len - 1, raw);
 	if (log_syslog) {
-		syslog(syslog_priority(level), "%s", line);
+		syslog(syslog_priority(level), "%s", out);
 	} else {
-		char out[2200];
-
-		snprintf(out, sizeof(out), "octofs: %s%s%s\n",
-			 level == LOG_LEVEL_INFO ? "" : level_names[level],
-			 level == LOG_LEVEL_INFO ? "" : ": ", line);
 		len = strlen(out);
+		out[len++] = '\n';
 		/* One write, so lines from several threads never mix. */
 		if (write(STDERR_FILENO, out, len) < 0)
 			(void)0;

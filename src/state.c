@@ -72,10 +72,6 @@ static int set_status(int fd, enum state_status st)
 	return set_attr(fd, STATE_STATUS, status_names[st]);
 }
 
-/*
- * Status first: once it no longer says "done", a crash between the
- * writes cannot leave an old URL looking current.
- */
 /* Drop what an earlier upload left: its URL, key and error. */
 static int clear_result(int fd)
 {
@@ -88,6 +84,10 @@ static int clear_result(int fd)
 	return err;
 }
 
+/*
+ * Status first: once it no longer says "done", a crash between the
+ * writes cannot leave an old URL looking current.
+ */
 int state_mark_queued(int fd)
 {
 	int err = set_status(fd, STATE_QUEUED);
@@ -105,7 +105,11 @@ int state_mark_uploading(int fd)
 	return set_status(fd, STATE_UPLOADING);
 }
 
-/* URL and key before the status, so "done" always comes with its URL. */
+/*
+ * URL and key before the status, so "done" always comes with its URL.
+ * When the store refuses one of them (a value larger than its limit, a
+ * full disk), what was written is taken back.
+ */
 int state_mark_done(int fd, const char *url, const char *key)
 {
 	int err = set_attr(fd, STATE_URL, url);
@@ -116,6 +120,8 @@ int state_mark_done(int fd, const char *url, const char *key)
 		err = remove_attr(fd, STATE_ERROR);
 	if (!err)
 		err = set_status(fd, STATE_DONE);
+	if (err)
+		clear_result(fd);
 	return err;
 }
 

@@ -83,10 +83,11 @@ static const char *log_name(const struct upload *up)
 
 /*
  * Write the job's on-disk state unless a newer write overtook it.  A
- * failure to record is logged; the upload itself is not affected.
+ * failure is logged; the store's refusal of a write is returned too (a
+ * negative errno), not a file gone meanwhile.
  */
-static void persist(struct octofs *ctx, struct upload *up,
-		    enum state_status st)
+static int persist(struct octofs *ctx, struct upload *up,
+		   enum state_status st)
 {
 	struct octofs_inode *inode = queue_job_file(up->job);
 	int fd, err = 0;
@@ -95,7 +96,7 @@ static void persist(struct octofs *ctx, struct upload *up,
 	if (fd < 0) {
 		log_warn("cannot record state of %s: %s", log_name(up),
 			 strerror(-fd));
-		return;
+		return 0;
 	}
 	queue_job_lock_state(up->job);
 	if (queue_job_current(ctx->queue, up->job, up->gen)) {
@@ -114,6 +115,23 @@ static void persist(struct octofs *ctx, struct upload *up,
 	if (err)
 		log_warn("cannot record state of %s: %s", log_name(up),
 			 strerror(-err));
+	return err;
+}
+
+/*
+ * The object is on the server, but the store refused to keep its URL:
+ * an ext4 attribute value holds at most about one block, and a full
+ * disk refuses a new one.  The file fails with the reason rather than
+ * stay "uploading" for ever; the URL goes to the log.
+ */
+static void unkept(struct upload *up, int err)
+{
+	snprintf(up->res.message, sizeof(up->res.message),
+		 "uploaded, but the store cannot keep its URL (%zu bytes): "
+		 "%s; the URL is in the log", strlen(up->ans.public_url),
+		 strerror(-err));
+	log_warn("uploaded %s, but the store cannot keep its URL: %s",
+		 log_name(up), up->ans.public_url);
 }
 
 /*
@@ -327,18 +345,23 @@ static void finish(struct worker *w, struct upload *up, enum http_verdict v)
 	char *path = feed_path(ctx, up);
 	unsigned int attempts;
 	unsigned long delay;
+	int err;
 
 	switch (v) {
 	case HTTP_OK:
-		persist(ctx, up, STATE_DONE);
-		log_info("uploaded %s (%lld bytes, %.1fs): %s", up->name,
-			 (long long)up->size, elapsed_s(&up->started),
-			 up->ans.public_url);
-		/* An outcome a newer version overtook is nobody's news. */
-		if (queue_done(ctx->queue, up->job, up->gen,
-			       up->ans.public_url))
-			publish(ctx, up, path, FEED_DONE, 0, 0);
-		break;
+		err = persist(ctx, up, STATE_DONE);
+		if (!err) {
+			log_info("uploaded %s (%lld bytes, %.1fs): %s",
+				 up->name, (long long)up->size,
+				 elapsed_s(&up->started), up->ans.public_url);
+			/* An outcome a newer version overtook is no news. */
+			if (queue_done(ctx->queue, up->job, up->gen,
+				       up->ans.public_url))
+				publish(ctx, up, path, FEED_DONE, 0, 0);
+			break;
+		}
+		unkept(up, err);
+		/* fall through */
 	case HTTP_FATAL:
 		persist(ctx, up, STATE_FAILED);
 		log_warn("upload of %s failed (%lld bytes, %.1fs): %s",

@@ -438,3 +438,39 @@ def test_only_queued_may_be_written_to_status(server, mounts, value):
     os.setxattr(path, "user.octofs.status", b"queued")
     assert_uploaded(m, server, "a.txt", b"again")
     assert server.presign_count() == 2
+
+
+# -- The store refuses the outcome --------------------------------------------
+
+def test_url_the_store_cannot_keep_fails_the_file(server, mounts,
+                                                  tmp_path):
+    """A public URL longer than the store keeps in an attribute (ext4:
+    about 4000 bytes, under the 8192 octofs takes): the file fails with
+    the reason instead of saying "uploading" for ever, nothing of the
+    URL is left on it, and the log keeps the URL."""
+    size = 6000
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(str(probe), "user.probe", b"u" * size)
+        pytest.skip("the store's filesystem keeps %d-byte values" % size)
+    except OSError as e:
+        assert e.errno in (errno.ENOSPC, errno.E2BIG)
+    server.add_fault("presign", "long_url", size=size, count=-1)
+    m = mounts(server, opts=FAST)
+    path = m.path("a.txt")
+    write_file(path, b"kept")
+    m.wait_status(path, "failed")
+    error = xattr(path, "user.octofs.error")
+    assert error.startswith("uploaded, but the store cannot keep its URL "
+                            "(%d bytes): " % size)
+    for attr in ("user.octofs.url", "user.octofs.key"):
+        assert xattr_errno(path, attr) == errno.ENODATA
+    assert not os.path.exists(path + ".url")
+    assert read_file(path) == b"kept"
+    key = server.log("presign")[0]["object_key"]
+    url = public_url(server, key) + "?pad="
+    url += "a" * (size - len(url))
+    assert [line for line in m.log().splitlines()
+            if "but the store cannot keep its URL: " + url in line]
+    assert server.objects()[key]["size"] == 4

@@ -503,6 +503,31 @@ static void test_failing_steps(void)
 	close(fd);
 }
 
+/*
+ * A URL or key the store refuses (too big for it, no room): "done" is
+ * not written, and nothing of the URL or key stays behind.
+ */
+static void test_done_refused(void)
+{
+	int fd = new_file("refused.png");
+	int n, err, left = 0, steps = 0;
+
+	for (n = 1; n < 8; n++) {
+		set_start(fd, START_UPLOADING);
+		inject_arm(n);
+		err = state_mark_done(fd, NEW_URL, NEW_KEY);
+		if (!inject_disarm())
+			break;
+		steps++;
+		if (err != -ENOMEM || state_read_status(fd) == STATE_DONE ||
+		    has_attr(fd, STATE_URL) || has_attr(fd, STATE_KEY))
+			left++;
+	}
+	ok(steps > 0 && !left, "done refused at each of its %d steps: "
+	   "-ENOMEM, not done, no URL or key left", steps);
+	close(fd);
+}
+
 int main(void)
 {
 	int err = make_dir();
@@ -525,6 +550,7 @@ int main(void)
 	test_settled();
 	test_probe();
 	test_failing_steps();
+	test_done_refused();
 	remove_dir();
 	return tap_done();
 }
