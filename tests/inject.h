@@ -8,7 +8,8 @@
  *
  * With INJECT_ALLOCATORS defined before inclusion, this also defines the
  * wrappers of malloc, calloc, realloc and strdup (link with
- * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup).
+ * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup); with
+ * INJECT_CURL too, inject_curl_init() makes libcurl allocate through them.
  *
  * Header-only, like tap.h.  Thread-safe: a module's threads may call.
  */
@@ -111,6 +112,47 @@ char *__wrap_strdup(const char *s)
 	}
 	return __real_strdup(s);
 }
+
+#ifdef INJECT_CURL
+#include <curl/curl.h>
+
+/*
+ * libcurl allocates through its own hooks, which call the allocators by
+ * name from here, so they are wrapped like the module's own calls.
+ */
+static void *inject_curl_malloc(size_t size)
+{
+	return malloc(size);
+}
+
+static void inject_curl_free(void *p)
+{
+	free(p);
+}
+
+static void *inject_curl_realloc(void *p, size_t size)
+{
+	return realloc(p, size);
+}
+
+static char *inject_curl_strdup(const char *s)
+{
+	return strdup(s);
+}
+
+static void *inject_curl_calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+/* curl_global_init() with libcurl's allocations failing on demand. */
+static inline CURLcode inject_curl_init(void)
+{
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, inject_curl_malloc,
+				    inject_curl_free, inject_curl_realloc,
+				    inject_curl_strdup, inject_curl_calloc);
+}
+#endif
 #endif
 
 #endif

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #define INJECT_ALLOCATORS
+#define INJECT_CURL
 #include "inject.h"
 #include "put.h"
 #include "tap.h"
@@ -69,33 +70,6 @@ ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 	if (plan.max && n > plan.max)
 		n = plan.max;
 	return __real_pread(fd, buf, n, off);
-}
-
-/* ---- libcurl's allocations go through the wrapped ones ---------------- */
-
-static void *alloc_malloc(size_t size)
-{
-	return malloc(size);
-}
-
-static void alloc_free(void *p)
-{
-	free(p);
-}
-
-static void *alloc_realloc(void *p, size_t size)
-{
-	return realloc(p, size);
-}
-
-static char *alloc_strdup(const char *s)
-{
-	return strdup(s);
-}
-
-static void *alloc_calloc(size_t n, size_t size)
-{
-	return calloc(n, size);
 }
 
 /* ---- A server on the loopback interface ------------------------------- */
@@ -703,8 +677,7 @@ int main(void)
 	struct http_client *c;
 	size_t i;
 
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, alloc_malloc, alloc_free,
-				 alloc_realloc, alloc_strdup, alloc_calloc))
+	if (inject_curl_init())
 		return 1;
 	for (i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (char)(i * 7 + i / 251);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define INJECT_ALLOCATORS
+#define INJECT_CURL
 #include "http_exchange.h"
 #include "inject.h"
 #include "inode.h"
@@ -268,33 +269,6 @@ void __wrap_log_msg(enum log_level level, const char *fmt, ...)
 	if (strstr(line, "; retrying in "))
 		t.retries++;
 	pthread_mutex_unlock(&lock);
-}
-
-/* ---- libcurl allocates through the wrapped allocators ----------------- */
-
-static void *alloc_malloc(size_t size)
-{
-	return malloc(size);
-}
-
-static void alloc_free(void *p)
-{
-	free(p);
-}
-
-static void *alloc_realloc(void *p, size_t size)
-{
-	return realloc(p, size);
-}
-
-static char *alloc_strdup(const char *s)
-{
-	return strdup(s);
-}
-
-static void *alloc_calloc(size_t n, size_t size)
-{
-	return calloc(n, size);
 }
 
 /* ---- The mount ---------------------------------------------------------- */
@@ -665,9 +639,7 @@ static void test_stop(void)
 
 int main(void)
 {
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, alloc_malloc,
-				 alloc_free, alloc_realloc, alloc_strdup,
-				 alloc_calloc))
+	if (inject_curl_init())
 		return 1;
 	if (start_mount()) {
 		printf("1..0 # SKIP cannot start: %s\n", strerror(errno));
