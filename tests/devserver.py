@@ -2,11 +2,12 @@
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
+
+from harness import terminate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.environ.get("OCTOFS_DEVSERVER") or os.path.join(
@@ -65,13 +66,7 @@ class DevServer:
             return f.read()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if getattr(self, "stderr", None):
             self.stderr.close()
 

@@ -57,6 +57,30 @@ def _unescape_mountinfo(field):
     return field.encode().decode("unicode_escape")
 
 
+def read_log(path):
+    """The text of the log file at @path; "" before it exists."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def terminate(proc, timeout=10.0):
+    """SIGTERM to a process the tests started, SIGKILL if it lingers;
+    True when it had to be killed."""
+    if not proc or proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return True
+
+
 def fuse_mounted(path):
     """True when path is the mount point of an octofs filesystem."""
     with open("/proc/self/mountinfo") as f:
@@ -165,11 +189,7 @@ class Mount:
         return "\n".join(self.log().splitlines()[-lines:])
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def path(self, *parts):
         return os.path.join(self.mnt, *parts)

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import Mount, wait_until, xattr, xattr_errno, read_file
+from harness import read_log, terminate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(os.path.dirname(HERE), "contrib", "samba", "smb.conf")
@@ -151,11 +152,7 @@ class Smbd:
         return "\n".join(lines) + "\n"
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def start(self):
         for _ in range(3):
@@ -188,12 +185,7 @@ class Smbd:
         if not self.proc or self.proc.poll() is not None:
             return
         helpers = children(self.proc.pid)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        terminate(self.proc)
         deadline = time.monotonic() + 10
         for pid in helpers:
             while alive(pid) and time.monotonic() < deadline:
