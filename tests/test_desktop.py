@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from conftest import OCTOFS, write_file
+from conftest import OCTOFS, session_env, write_file
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COPY_URL = os.path.join(TOP, "contrib", "octofs-copy-url")
@@ -26,14 +26,6 @@ def fake_clipboard(tmp_path, name):
     tool.write_text("#!/bin/sh\ncat > '%s'\n" % kept)
     tool.chmod(0o755)
     return bindir, kept
-
-
-def session_env(bindir, **display):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WAYLAND_DISPLAY", "DISPLAY")}
-    env["PATH"] = "%s:/usr/bin:/bin" % bindir
-    env.update(display)
-    return env
 
 
 def run(cmd, env):

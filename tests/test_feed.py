@@ -14,7 +14,8 @@ import threading
 
 import pytest
 
-from conftest import Mount, read_file, wait_until, write_file, xattr
+from conftest import (Mount, read_file, session_env, verify_user_units,
+                      wait_until, write_file, xattr)
 from harness import SANITIZED, TIME_FACTOR
 
 FEED = "user.octofs.feed"
@@ -619,14 +620,6 @@ def calls(tmp_path, name):
         return []
 
 
-def desktop_env(bindir, **display):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WAYLAND_DISPLAY", "DISPLAY")}
-    env["PATH"] = "%s:/usr/bin:/bin" % bindir
-    env.update(display)
-    return env
-
-
 def test_notify(server, mounts, follow, procs, tmp_path):
     """A notification per upload with its name and URL, one per failure
     with the reason (critical), one for a batch; the newest URL on the
@@ -637,7 +630,7 @@ def test_notify(server, mounts, follow, procs, tmp_path):
     f = follow(m.mnt)
     bindir = stand_ins(tmp_path)
     p = procs([PYTHON, NOTIFY, "--clipboard", "--window", "2", m.mnt],
-              env=desktop_env(bindir, WAYLAND_DISPLAY="wayland-9"),
+              env=session_env(bindir, WAYLAND_DISPLAY="wayland-9"),
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_followers(m, 2)
     write_file(m.path("warm.txt"), b"w")
@@ -705,7 +698,7 @@ def test_notify(server, mounts, follow, procs, tmp_path):
 
 def test_notify_says_why_not(server, mounts, tmp_path):
     bindir = stand_ins(tmp_path)
-    env = desktop_env(bindir, DISPLAY=":9")
+    env = session_env(bindir, DISPLAY=":9")
     res = subprocess.run([PYTHON, NOTIFY, str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
@@ -722,26 +715,9 @@ def test_notify_says_why_not(server, mounts, tmp_path):
 def test_notify_unit_verifies(tmp_path):
     """octofs-notify@.service passes systemd-analyze verify beside
     octofs@.service, as an instance named by systemd-escape --path."""
-    analyze = shutil.which("systemd-analyze")
-    escape = shutil.which("systemd-escape")
-    if not analyze or not escape:
-        pytest.skip("systemd-analyze is not installed")
-    instance = subprocess.run([escape, "--path", str(tmp_path / "Drop")],
-                              capture_output=True, text=True,
-                              check=True).stdout.strip()
-    units = tmp_path / "units"
-    units.mkdir()
-    for name in ("octofs", "octofs-notify"):
-        shutil.copy(os.path.join(UNITS, name + "@.service"),
-                    units / ("%s@%s.service" % (name, instance)))
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    res = subprocess.run([analyze, "--user", "verify", "--man=no",
-                          str(units / ("octofs-notify@%s.service"
-                                       % instance))],
-                         capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)))
-    assert res.returncode == 0, res.stdout + res.stderr
+    verify_user_units(tmp_path, [os.path.join(UNITS, name + "@.service")
+                                 for name in ("octofs", "octofs-notify")],
+                      "octofs-notify")
     with open(os.path.join(UNITS, "octofs-notify@.service")) as f:
         text = f.read()
     assert "ExecStart=/usr/bin/env octofs-notify $OCTOFS_NOTIFY_OPTIONS " \
@@ -757,7 +733,7 @@ def test_copy_url_qr(mnt, tmp_path):
     url = xattr(mnt.path("photo.png"))
     bindir = stand_ins(tmp_path)
     res = subprocess.run([PYTHON, COPY_URL, "--qr", mnt.path("photo.png")],
-                         env=desktop_env(bindir), capture_output=True,
+                         env=session_env(bindir), capture_output=True,
                          text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stderr
     assert res.stdout == "%s\nQR:%s\n" % (url, url)
@@ -765,7 +741,7 @@ def test_copy_url_qr(mnt, tmp_path):
     assert calls(tmp_path, "wl-copy") == []
     os.unlink(bindir / "qrencode")
     res = subprocess.run([PYTHON, COPY_URL, "--qr", mnt.path("photo.png")],
-                         env=desktop_env(bindir), capture_output=True,
+                         env=session_env(bindir), capture_output=True,
                          text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert res.returncode == 1
     assert res.stderr == ("octofs-copy-url: qrencode not found (install "

@@ -1,7 +1,6 @@
 """Hostile servers and other users: the key goes to the endpoint only,
 every answer is bounded in size and time, malformed values fail cleanly
 with a precise error, and the daemon keeps serving the filesystem."""
-import errno
 import json
 import os
 import shutil

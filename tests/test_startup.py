@@ -8,7 +8,7 @@ import pytest
 
 from harness import TIME_FACTOR
 from conftest import (OCTOFS, Mount, fuse_mounted, read_file, run_octofs,
-                      wait_until, write_file)
+                      verify_user_units, wait_until, write_file)
 
 
 def test_help_and_version():
@@ -222,22 +222,7 @@ UNIT = os.path.join(os.path.dirname(os.path.dirname(
 def test_systemd_unit_verifies(tmp_path):
     """The user unit passes systemd-analyze verify, as an instance named
     by systemd-escape --path, and names the mount point in ExecStart."""
-    analyze = shutil.which("systemd-analyze")
-    escape = shutil.which("systemd-escape")
-    if not analyze or not escape:
-        pytest.skip("systemd-analyze is not installed")
-    instance = subprocess.run([escape, "--path", str(tmp_path / "Drop")],
-                              capture_output=True, text=True,
-                              check=True).stdout.strip()
-    unit = tmp_path / ("octofs@%s.service" % instance)
-    shutil.copy(UNIT, unit)
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    res = subprocess.run([analyze, "--user", "verify", "--man=no",
-                          str(unit)], capture_output=True, text=True,
-                         env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
-                         timeout=60)
-    assert res.returncode == 0, res.stdout + res.stderr
+    verify_user_units(tmp_path, [UNIT], "octofs")
     with open(UNIT) as f:
         text = f.read()
     assert "ExecStart=/usr/bin/env octofs -f %f" in text
