@@ -3,10 +3,14 @@
  *
  * Publishers (the upload workers) append a finished JSON line to a ring
  * under the feed's lock and wake the feed's thread through an eventfd.
- * That thread alone owns the socket and the followers: it accepts them,
- * hands each the records from its own place in the ring on, one line at
- * a time with non-blocking writes, and drops those that hang up.  A
- * follower's place behind the ring's oldest record is what it missed.
+ * Before appending, a publisher accepts the connections waiting on the
+ * socket, each with its place at the ring's end, so that a follower gets
+ * every record published after its connect() returned, however late the
+ * thread comes round to it.  That thread owns the followers: it admits
+ * the connections (accepting any still waiting itself), hands each the
+ * records from its own place in the ring on, one line at a time with
+ * non-blocking writes, and drops those that hang up.  A follower's place
+ * behind the ring's oldest record is what it missed.
  */
 #include "config.h"
 
@@ -53,6 +57,12 @@ struct follower {
 	bool quiet;		/* shut its writing side: input unwatched */
 };
 
+/* A connection accepted, and its place in the ring, not yet admitted. */
+struct arrival {
+	int fd;
+	uint64_t next;
+};
+
 struct feed {
 	/* F in the lock order (octofs.h): guards the ring's fields. */
 	pthread_mutex_t lock;
@@ -62,6 +72,8 @@ struct feed {
 	size_t bytes;		/* lines and paths held */
 	uint64_t first;		/* the oldest record held */
 	uint64_t end;		/* the next record's seq */
+	struct arrival arrivals[FEED_FOLLOWERS_MAX];
+	unsigned int n_arrivals;
 
 	/* Set before the thread starts, then read-only. */
 	feed_may_read_fn may_read;
@@ -140,6 +152,24 @@ static void drop_oldest(struct feed *f)
 	f->first++;
 }
 
+/*
+ * Accept the connections waiting on the socket, each placed at the
+ * ring's end, for the feed's thread to admit; F held.
+ */
+static void take_arrivals(struct feed *f)
+{
+	int fd;
+
+	while (f->n_arrivals < FEED_FOLLOWERS_MAX) {
+		fd = accept4(f->listen_fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		f->arrivals[f->n_arrivals++] = (struct arrival){
+			.fd = fd, .next = f->end };
+	}
+}
+
 int feed_publish(struct feed *f, const struct feed_record *r)
 {
 	struct entry e = { .line = NULL };
@@ -156,6 +186,7 @@ int feed_publish(struct feed *f, const struct feed_record *r)
 		err = -ENOMEM;
 	}
 	pthread_mutex_lock(&f->lock);
+	take_arrivals(f);
 	while (f->end > f->first &&
 	       (f->end - f->first >= f->cap ||
 		f->bytes + entry_bytes(&e) > f->max_bytes))
@@ -276,15 +307,12 @@ static int peer_of(int fd, struct feed_peer *peer)
 	return 0;
 }
 
-static void accept_follower(struct feed *f)
+/* Make the connection @fd a follower from record @next on. */
+static void admit(struct feed *f, int fd, uint64_t next)
 {
 	struct follower *fl = NULL;
 	size_t i;
-	int fd;
 
-	fd = accept4(f->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
 	for (i = 0; i < FEED_FOLLOWERS_MAX && !fl; i++)
 		if (f->followers[i].fd < 0)
 			fl = &f->followers[i];
@@ -296,9 +324,23 @@ static void accept_follower(struct feed *f)
 		return;
 	}
 	fl->fd = fd;
+	fl->next = next;
+}
+
+/* Admit the connections accepted so far and those still waiting. */
+static void admit_arrivals(struct feed *f)
+{
+	struct arrival a[FEED_FOLLOWERS_MAX];
+	unsigned int i, n;
+
 	pthread_mutex_lock(&f->lock);
-	fl->next = f->end;
+	take_arrivals(f);
+	n = f->n_arrivals;
+	memcpy(a, f->arrivals, n * sizeof(*a));
+	f->n_arrivals = 0;
 	pthread_mutex_unlock(&f->lock);
+	for (i = 0; i < n; i++)
+		admit(f, a[i].fd, a[i].next);
 }
 
 /* A follower never writes: anything it sends is dropped; EOF ends it. */
@@ -359,6 +401,7 @@ static void drain(struct feed *f)
 	long ms;
 	size_t i;
 
+	admit_arrivals(f);
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	end.tv_sec += FEED_DRAIN_MS / 1000;
 	end.tv_nsec += (FEED_DRAIN_MS % 1000) * 1000000L;
@@ -403,8 +446,8 @@ static void *feed_main(void *arg)
 		    read(f->wake_fd, &count, sizeof(count)) < 0 &&
 		    errno != EAGAIN)
 			log_warn("feed: %s", strerror(errno));
-		if (pfd[1].revents & POLLIN)
-			accept_follower(f);
+		if ((pfd[0].revents | pfd[1].revents) & POLLIN)
+			admit_arrivals(f);
 		for (i = 0; i < FEED_FOLLOWERS_MAX; i++) {
 			struct follower *fl = &f->followers[i];
 
@@ -454,6 +497,8 @@ static void feed_free(struct feed *f)
 	for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
 		if (f->followers[i].fd >= 0)
 			follower_drop(&f->followers[i]);
+	for (i = 0; i < f->n_arrivals; i++)
+		close(f->arrivals[i].fd);
 	while (f->first < f->end)
 		drop_oldest(f);
 	if (f->listen_fd >= 0)

@@ -1,0 +1,244 @@
+/*
+ * Tests for src/feed.c: which records a follower gets, however late the
+ * feed's thread comes round to its connection.
+ *
+ * poll() is wrapped (-Wl,--wrap=poll): while the test holds it, the
+ * feed's thread parks in its next poll, as a thread the scheduler has not
+ * run yet would, and records are published meanwhile.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "feed.h"
+#include "tap.h"
+
+#define WAIT_MS 5000
+
+/* ---- Holding the feed's thread ---------------------------------------- */
+
+int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
+
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static bool held;		/* guarded by hold_lock */
+static atomic_int parked;	/* the feed's thread waits in poll() */
+static pthread_t main_thread;
+
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (!pthread_equal(pthread_self(), main_thread)) {
+		pthread_mutex_lock(&hold_lock);
+		if (held) {
+			atomic_store(&parked, 1);
+			while (held)
+				pthread_cond_wait(&hold_cond, &hold_lock);
+			atomic_store(&parked, 0);
+		}
+		pthread_mutex_unlock(&hold_lock);
+	}
+	return __real_poll(fds, n, timeout);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { .tv_sec = ms / 1000,
+			      .tv_nsec = (ms % 1000) * 1000000L };
+
+	nanosleep(&t, NULL);
+}
+
+/*
+ * From now on the feed's thread parks in its next poll(); a wake-up (a
+ * record published) makes it go round to it at once.  True once parked.
+ */
+static bool hold(struct feed *f)
+{
+	static const struct feed_record nudge = {
+		.event = FEED_FAILED, .path = "nudge", .error = "x" };
+	long ms;
+
+	pthread_mutex_lock(&hold_lock);
+	held = true;
+	pthread_mutex_unlock(&hold_lock);
+	feed_publish(f, &nudge);
+	for (ms = 0; ms < WAIT_MS && !atomic_load(&parked); ms++)
+		sleep_ms(1);
+	return atomic_load(&parked);
+}
+
+static void release(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	held = false;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+}
+
+/* ---- A follower ------------------------------------------------------- */
+
+static bool may_read_all(void *arg, const struct feed_peer *peer,
+			 const char *path)
+{
+	(void)arg;
+	(void)peer;
+	(void)path;
+	return true;
+}
+
+static int follow(struct feed *f)
+{
+	const char *name = feed_address(f);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(name);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	/* "@NAME": the abstract namespace, a leading NUL. */
+	memcpy(sa.sun_path + 1, name + 1, len - 1);
+	if (fd >= 0 &&
+	    connect(fd, (struct sockaddr *)&sa,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * The next line the follower gets within WAIT_MS, without its newline;
+ * "" on end of file, "(none)" when nothing came.
+ */
+static const char *next_line(int fd)
+{
+	static char line[4096];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < sizeof(line) - 1) {
+		if (poll(&pfd, 1, WAIT_MS) != 1)
+			return "(none)";
+		r = recv(fd, line + n, 1, 0);
+		if (r <= 0)
+			break;
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	return line;
+}
+
+static void publish(struct feed *f, const char *path)
+{
+	struct feed_record r = {
+		.event = FEED_DONE, .path = path, .url = "https://cdn/x",
+		.key = "k", .size = 1 };
+
+	feed_publish(f, &r);
+}
+
+static bool names(const char *line, const char *path)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "\"path\":\"%s\"", path);
+	return strstr(line, want) != NULL;
+}
+
+/* ---- Tests ------------------------------------------------------------ */
+
+/*
+ * Connected, and a record published before the feed's thread ran: the
+ * follower gets it all the same; one published before the connection, it
+ * does not.
+ */
+static void test_connected_before_accepted(void)
+{
+	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+	const char *line;
+	int fd;
+
+	ok(f != NULL, "a feed");
+	if (!f)
+		return;
+	ok(hold(f), "its thread held");
+	publish(f, "before.txt");
+	fd = follow(f);
+	ok(fd >= 0, "connected");
+	publish(f, "after.txt");
+	release();
+	line = next_line(fd);
+	ok(names(line, "after.txt"),
+	   "the record published once connected, before the thread ran: %s",
+	   line);
+	feed_stop(f);
+	is_str(next_line(fd), "", "then end of file at the stop");
+	close(fd);
+}
+
+/* A connection no thread admitted before the stop still gets its record. */
+static void test_connected_at_the_stop(void)
+{
+	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+	const char *line;
+	int fd;
+
+	if (!f) {
+		ok(0, "a feed");
+		return;
+	}
+	ok(hold(f), "its thread held");
+	fd = follow(f);
+	publish(f, "last.txt");
+	release();
+	feed_stop(f);
+	line = next_line(fd);
+	ok(names(line, "last.txt"), "the last record, at the stop: %s", line);
+	is_str(next_line(fd), "", "then end of file");
+	close(fd);
+}
+
+/* Ten connections waiting for the thread: each follows. */
+static void test_many_waiting(void)
+{
+	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+	int fds[10], i, got = 0;
+
+	if (!f) {
+		ok(0, "a feed");
+		return;
+	}
+	ok(hold(f), "its thread held");
+	for (i = 0; i < 10; i++)
+		fds[i] = follow(f);
+	publish(f, "all.txt");
+	release();
+	for (i = 0; i < 10; i++)
+		got += fds[i] >= 0 && names(next_line(fds[i]), "all.txt");
+	is_int(got, 10, "each of 10 waiting followers got the record");
+	feed_stop(f);
+	for (i = 0; i < 10; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+int main(void)
+{
+	main_thread = pthread_self();
+	test_connected_before_accepted();
+	test_connected_at_the_stop();
+	test_many_waiting();
+	return tap_done();
+}
