@@ -102,13 +102,13 @@ static int follow(struct feed *f)
 	const char *name = feed_address(f);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(name);
+	socklen_t sa_len = (socklen_t)(offsetof(struct sockaddr_un,
+						   sun_path) + len);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	/* "@NAME": the abstract namespace, a leading NUL. */
 	memcpy(sa.sun_path + 1, name + 1, len - 1);
-	if (fd >= 0 &&
-	    connect(fd, (struct sockaddr *)&sa,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len))) {
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sa_len)) {
 		close(fd);
 		fd = -1;
 	}
