@@ -30,10 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 
 #include "feed.h"
 #include "log.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #define FEED_FOLLOWERS_MAX 64
 #define FEED_NAME_MAX 48
@@ -94,6 +96,57 @@ static void add_str(struct json_object *o, const char *key, const char *v)
 		json_object_object_add(o, key, json_object_new_string(v));
 }
 
+/* Append @len bytes of @s to @pb; false when out of memory. */
+static bool append(struct printbuf *pb, const char *s, size_t len)
+{
+	return printbuf_memappend(pb, s, (int)len) >= 0;
+}
+
+/*
+ * A file name as a JSON string that is always valid UTF-8, whatever its
+ * bytes: a byte that starts no well-formed sequence is written \udcXX,
+ * as Python's surrogateescape (os.fsdecode) reads it, so that a reader
+ * can get the exact name back; quotes, backslashes and controls are
+ * escaped as JSON asks.  (json-c would pass such bytes through.)
+ */
+static int path_to_json(struct json_object *o, struct printbuf *pb,
+			int level, int flags)
+{
+	const unsigned char *s =
+		(const unsigned char *)json_object_get_string(o);
+	size_t len = (size_t)json_object_get_string_len(o), i, n;
+	bool fits = append(pb, "\"", 1);
+	char esc[8];
+
+	(void)level;
+	(void)flags;
+	for (i = 0; i < len && fits; i += n) {
+		n = utf8_len(s + i, len - i);
+		if (n == 1 && (s[i] < 0x20 || s[i] == '"' || s[i] == '\\')) {
+			snprintf(esc, sizeof(esc), s[i] < 0x20 ? "\\u%04x" :
+				 "\\%c", s[i]);
+			fits = append(pb, esc, strlen(esc));
+		} else if (n) {
+			fits = append(pb, (const char *)s + i, n);
+		} else {
+			snprintf(esc, sizeof(esc), "\\udc%02x", s[i]);
+			fits = append(pb, esc, strlen(esc));
+			n = 1;
+		}
+	}
+	return fits && append(pb, "\"", 1) ? 0 : -1;
+}
+
+static void add_path(struct json_object *o, const char *path)
+{
+	struct json_object *v = json_object_new_string(path);
+
+	if (!v)
+		return;
+	json_object_set_serializer(v, path_to_json, NULL, NULL);
+	json_object_object_add(o, "path", v);
+}
+
 /* @r as one JSON line (caller frees), or NULL when out of memory. */
 static char *record_line(const struct feed_record *r, size_t *len)
 {
@@ -111,7 +164,8 @@ static char *record_line(const struct feed_record *r, size_t *len)
 		return NULL;
 	add_str(o, "event", names[r->event]);
 	add_str(o, "time", timefmt_iso(time(NULL), when, sizeof(when)));
-	add_str(o, "path", r->path);
+	if (r->path)
+		add_path(o, r->path);
 	if (r->event == FEED_DONE) {
 		add_str(o, "url", r->url);
 		add_str(o, "key", r->key);

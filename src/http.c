@@ -19,6 +19,7 @@
 
 #include "http_exchange.h"
 #include "log.h"
+#include "utf8.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_S 15L
 #define DEFAULT_LOW_SPEED_TIME_S 30L
@@ -120,7 +121,7 @@ static void cut_utf8(char *s, size_t len)
 	while (start && (u[start - 1] & 0xc0) == 0x80)
 		start--;
 	if (start && u[start - 1] >= 0xc0 &&
-	    !http_utf8_len(u + start - 1, len - start + 1))
+	    !utf8_len(u + start - 1, len - start + 1))
 		s[start - 1] = '\0';
 }
 
@@ -235,38 +236,6 @@ int http_parse_retry_after(const char *value, time_t now, long *seconds)
 
 /* ---- Text from the network -------------------------------------------- */
 
-/*
- * Unicode's table of well-formed byte sequences: this refuses overlong
- * forms, surrogates (ED A0..BF) and anything above U+10FFFF.
- */
-size_t http_utf8_len(const unsigned char *s, size_t left)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (!left)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] < 0xc2 || s[0] > 0xf4)
-		return 0;
-	n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (left < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /* C0, DEL and C1 controls: they could steer a terminal reading the log. */
 static int is_control(const unsigned char *s, size_t n)
 {
@@ -283,7 +252,7 @@ static int is_control(const unsigned char *s, size_t n)
 static const char *clean_char(const unsigned char *s, size_t left,
 			      size_t *used, size_t *len)
 {
-	size_t n = http_utf8_len(s, left);
+	size_t n = utf8_len(s, left);
 
 	*used = n ? n : 1;
 	if (!n) {

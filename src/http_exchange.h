@@ -86,9 +86,6 @@ int http_status_retryable(long status);
  */
 size_t http_url_host(const char *url, const char **host);
 
-/* Length of the valid UTF-8 sequence at @s (0: invalid here). */
-size_t http_utf8_len(const unsigned char *s, size_t left);
-
 /*
  * Copy untrusted text into @dst as one printable line: invalid UTF-8
  * becomes U+FFFD, control characters a space; cut on a character

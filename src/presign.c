@@ -16,6 +16,7 @@
 
 #include "http_exchange.h"
 #include "presign.h"
+#include "utf8.h"
 
 #define JSON_DEPTH 16		/* the envelope needs 2; leave room */
 #define OBJECT_KEY_MAX 1024
@@ -48,7 +49,7 @@ static char *utf8_sanitize(const char *s)
 	if (!copy)
 		return NULL;
 	while (i < len) {
-		n = http_utf8_len(u + i, len - i);
+		n = utf8_len(u + i, len - i);
 		if (n) {
 			memcpy(copy + out, s + i, n);
 			out += n;

@@ -149,6 +149,16 @@ static void publish(struct feed *f, const char *path)
 	feed_publish(f, &r);
 }
 
+/* A feed of 16 records whose followers may read everything. */
+static struct feed *new_feed(void)
+{
+	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+
+	if (!f)
+		ok(0, "a feed: %s", strerror(errno));
+	return f;
+}
+
 static bool names(const char *line, const char *path)
 {
 	char want[64];
@@ -166,11 +176,10 @@ static bool names(const char *line, const char *path)
  */
 static void test_connected_before_accepted(void)
 {
-	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+	struct feed *f = new_feed();
 	const char *line;
 	int fd;
 
-	ok(f != NULL, "a feed");
 	if (!f)
 		return;
 	ok(hold(f), "its thread held");
@@ -191,14 +200,12 @@ static void test_connected_before_accepted(void)
 /* A connection no thread admitted before the stop still gets its record. */
 static void test_connected_at_the_stop(void)
 {
-	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+	struct feed *f = new_feed();
 	const char *line;
 	int fd;
 
-	if (!f) {
-		ok(0, "a feed");
+	if (!f)
 		return;
-	}
 	ok(hold(f), "its thread held");
 	fd = follow(f);
 	publish(f, "last.txt");
@@ -213,13 +220,11 @@ static void test_connected_at_the_stop(void)
 /* Ten connections waiting for the thread: each follows. */
 static void test_many_waiting(void)
 {
-	struct feed *f = feed_start(16, 1 << 20, may_read_all, NULL);
+	struct feed *f = new_feed();
 	int fds[10], i, got = 0;
 
-	if (!f) {
-		ok(0, "a feed");
+	if (!f)
 		return;
-	}
 	ok(hold(f), "its thread held");
 	for (i = 0; i < 10; i++)
 		fds[i] = follow(f);
@@ -234,11 +239,35 @@ static void test_many_waiting(void)
 			close(fds[i]);
 }
 
+/*
+ * Any name is valid UTF-8 JSON: a byte that starts no UTF-8 sequence as
+ * \udcXX (Python's surrogateescape), quotes, backslashes and controls
+ * escaped, other characters as they are.
+ */
+static void test_path_bytes(void)
+{
+	struct feed *f = new_feed();
+	const char *line;
+	int fd;
+
+	if (!f)
+		return;
+	fd = follow(f);
+	publish(f, "caf\xe9/\"q\"\\\t\x01\xc3\xbc\xed\xa0\x80.txt");
+	line = next_line(fd);
+	ok(strstr(line, "\"path\":\"caf\\udce9/\\\"q\\\"\\\\\\u0009"
+		  "\\u0001\xc3\xbc\\udced\\udca0\\udc80.txt\"") != NULL,
+	   "a name's bytes, escaped: %s", line);
+	feed_stop(f);
+	close(fd);
+}
+
 int main(void)
 {
 	main_thread = pthread_self();
 	test_connected_before_accepted();
 	test_connected_at_the_stop();
 	test_many_waiting();
+	test_path_bytes();
 	return tap_done();
 }

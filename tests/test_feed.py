@@ -504,6 +504,28 @@ def test_status_follow_until_unmount(server, mounts, follow, procs):
     assert [json.loads(line) for line in js] == f.records
 
 
+def test_names_that_are_not_utf8(server, mounts, follow, procs):
+    """A name whose bytes are not UTF-8 comes in a valid UTF-8 line, each
+    such byte as \\udcXX, which os.fsencode() turns back into the name;
+    octofs-status --follow prints the name's own bytes."""
+    m = mounts(server, opts=FAST)
+    f = follow(m.mnt)
+    plain = status_follow(procs, m.mnt)
+    out = []
+    reader(plain.stdout, out)
+    wait_followers(m, 2)
+    name = b"caf\xe9 \xff.txt"
+    path = os.path.join(os.fsencode(m.mnt), name)
+    write_file(path, b"latin-1")
+    rec = f.wait_for(os.fsdecode(name))
+    assert os.fsencode(rec["path"]) == name
+    [line] = [line for line in f.lines if b"caf" in line]
+    assert b'"path":"caf\\udce9 \\udcff.txt"' in line
+    line.decode("utf-8")                    # valid, as JSON must be
+    wait_until(lambda: out, 10, "octofs-status's line")
+    assert out == [xattr(path).encode() + b"\t" + name + b"\n"]
+
+
 def test_status_follow_says_what_it_missed(server, bulky, mounts,
                                            procs):
     """A stopped octofs-status that falls behind the ring says, once

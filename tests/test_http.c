@@ -20,6 +20,7 @@
 
 #include "http_exchange.h"
 #include "tap.h"
+#include "utf8.h"
 
 /* ---- Retry-After ------------------------------------------------------- */
 
@@ -155,28 +156,28 @@ static void test_utf8_len(void)
 	const unsigned char *u = (const unsigned char *)"a\xc3\xa9\xe6\x97\xa5"
 		"\xf0\x9f\x8e\x89";
 
-	is_int(http_utf8_len(u, 1), 1, "ASCII");
-	is_int(http_utf8_len(u + 1, 2), 2, "2 bytes");
-	is_int(http_utf8_len(u + 3, 3), 3, "3 bytes");
-	is_int(http_utf8_len(u + 6, 4), 4, "4 bytes");
-	is_int(http_utf8_len(u + 6, 3), 0, "4 bytes, cut short");
-	is_int(http_utf8_len((const unsigned char *)"\xc1\xbf", 2), 0,
+	is_int(utf8_len(u, 1), 1, "ASCII");
+	is_int(utf8_len(u + 1, 2), 2, "2 bytes");
+	is_int(utf8_len(u + 3, 3), 3, "3 bytes");
+	is_int(utf8_len(u + 6, 4), 4, "4 bytes");
+	is_int(utf8_len(u + 6, 3), 0, "4 bytes, cut short");
+	is_int(utf8_len((const unsigned char *)"\xc1\xbf", 2), 0,
 	       "overlong 2 bytes");
-	is_int(http_utf8_len((const unsigned char *)"\xe0\x9f\xbf", 3), 0,
+	is_int(utf8_len((const unsigned char *)"\xe0\x9f\xbf", 3), 0,
 	       "overlong 3 bytes");
-	is_int(http_utf8_len((const unsigned char *)"\xf0\x8f\xbf\xbf", 4), 0,
+	is_int(utf8_len((const unsigned char *)"\xf0\x8f\xbf\xbf", 4), 0,
 	       "overlong 4 bytes");
-	is_int(http_utf8_len((const unsigned char *)"\xed\xbf\xbf", 3), 0,
+	is_int(utf8_len((const unsigned char *)"\xed\xbf\xbf", 3), 0,
 	       "surrogate");
-	is_int(http_utf8_len((const unsigned char *)"\xed\x9f\xbf", 3), 3,
+	is_int(utf8_len((const unsigned char *)"\xed\x9f\xbf", 3), 3,
 	       "U+D7FF");
-	is_int(http_utf8_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4,
+	is_int(utf8_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4,
 	       "U+10FFFF");
-	is_int(http_utf8_len((const unsigned char *)"\xf5\x80\x80\x80", 4), 0,
+	is_int(utf8_len((const unsigned char *)"\xf5\x80\x80\x80", 4), 0,
 	       "past U+10FFFF");
-	is_int(http_utf8_len((const unsigned char *)"\xc3(", 2), 0,
+	is_int(utf8_len((const unsigned char *)"\xc3(", 2), 0,
 	       "bad continuation");
-	is_int(http_utf8_len(u, 0), 0, "nothing left");
+	is_int(utf8_len(u, 0), 0, "nothing left");
 }
 
 static void test_clean_text(void)
