@@ -10,7 +10,8 @@
  * the connections (accepting any still waiting itself), hands each the
  * records from its own place in the ring on, one line at a time with
  * non-blocking writes, and drops those that hang up.  A follower's place
- * behind the ring's oldest record is what it missed.
+ * behind the ring's oldest record is what it missed.  The ring holds only
+ * what some follower has still to take: nothing while nobody follows.
  */
 #include "config.h"
 
@@ -76,6 +77,7 @@ struct feed {
 	uint64_t end;		/* the next record's seq */
 	struct arrival arrivals[FEED_FOLLOWERS_MAX];
 	unsigned int n_arrivals;
+	unsigned int following;	/* followers and arrivals */
 
 	/* Set before the thread starts, then read-only. */
 	feed_may_read_fn may_read;
@@ -221,15 +223,37 @@ static void take_arrivals(struct feed *f)
 			return;
 		f->arrivals[f->n_arrivals++] = (struct arrival){
 			.fd = fd, .next = f->end };
+		f->following++;
 	}
+}
+
+/*
+ * Nobody follows: the record at the ring's end goes by unkept, and what
+ * the last followers left is let go; F held.  True when so.
+ */
+static bool pass_unseen(struct feed *f)
+{
+	take_arrivals(f);
+	if (f->following)
+		return false;
+	while (f->first < f->end)
+		drop_oldest(f);
+	f->first = ++f->end;
+	return true;
 }
 
 int feed_publish(struct feed *f, const struct feed_record *r)
 {
 	struct entry e = { .line = NULL };
 	uint64_t one = 1;
+	bool unseen;
 	int err = 0;
 
+	pthread_mutex_lock(&f->lock);
+	unseen = pass_unseen(f);
+	pthread_mutex_unlock(&f->lock);
+	if (unseen)
+		return 0;
 	e.line = record_line(r, &e.len);
 	e.path = strdup(r->path ? r->path : "");
 	if (!e.line || !e.path) {
@@ -255,8 +279,11 @@ int feed_publish(struct feed *f, const struct feed_record *r)
 }
 
 /* Hang up on @fl and free its slot. */
-static void follower_drop(struct follower *fl)
+static void follower_drop(struct feed *f, struct follower *fl)
 {
+	pthread_mutex_lock(&f->lock);
+	f->following--;
+	pthread_mutex_unlock(&f->lock);
 	close(fl->fd);
 	free(fl->out);
 	memset(fl, 0, sizeof(*fl));
@@ -330,7 +357,7 @@ static void follower_feed(struct feed *f, struct follower *fl)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n < 0) {
-			follower_drop(fl);
+			follower_drop(f, fl);
 			return;
 		}
 		fl->out_off += (size_t)n;
@@ -374,11 +401,33 @@ static void admit(struct feed *f, int fd, uint64_t next)
 		if (!fl)
 			log_warn("feed: more than %d followers; one refused",
 				 FEED_FOLLOWERS_MAX);
+		pthread_mutex_lock(&f->lock);
+		f->following--;
+		pthread_mutex_unlock(&f->lock);
 		close(fd);
 		return;
 	}
 	fl->fd = fd;
 	fl->next = next;
+}
+
+/* Let go of the records every follower has taken. */
+static void trim(struct feed *f)
+{
+	uint64_t oldest;
+	size_t i;
+
+	pthread_mutex_lock(&f->lock);
+	oldest = f->end;
+	for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
+		if (f->followers[i].fd >= 0 && f->followers[i].next < oldest)
+			oldest = f->followers[i].next;
+	for (i = 0; i < f->n_arrivals; i++)
+		if (f->arrivals[i].next < oldest)
+			oldest = f->arrivals[i].next;
+	while (f->first < oldest)
+		drop_oldest(f);
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* Admit the connections accepted so far and those still waiting. */
@@ -398,13 +447,14 @@ static void admit_arrivals(struct feed *f)
 }
 
 /* A follower never writes: anything it sends is dropped; EOF ends it. */
-static void follower_input(struct follower *fl, short revents)
+static void follower_input(struct feed *f, struct follower *fl,
+			   short revents)
 {
 	char buf[256];
 	ssize_t n;
 
 	if (revents & (POLLHUP | POLLERR)) {
-		follower_drop(fl);
+		follower_drop(f, fl);
 		return;
 	}
 	n = recv(fl->fd, buf, sizeof(buf), 0);
@@ -412,7 +462,7 @@ static void follower_input(struct follower *fl, short revents)
 	if (n == 0)
 		fl->quiet = true;
 	else if (n < 0 && errno != EAGAIN && errno != EINTR)
-		follower_drop(fl);
+		follower_drop(f, fl);
 }
 
 /* Fill @pfd: wake, listen, then one per follower slot. */
@@ -478,7 +528,7 @@ static void drain(struct feed *f)
 			return;
 		for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				follower_input(&f->followers[i],
+				follower_input(f, &f->followers[i],
 					       pfd[i].revents);
 	}
 }
@@ -506,10 +556,11 @@ static void *feed_main(void *arg)
 			struct follower *fl = &f->followers[i];
 
 			if (pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
-				follower_input(fl, pfd[2 + i].revents);
+				follower_input(f, fl, pfd[2 + i].revents);
 			if (fl->fd >= 0)
 				follower_feed(f, fl);
 		}
+		trim(f);
 	}
 	drain(f);
 	return NULL;
@@ -550,7 +601,7 @@ static void feed_free(struct feed *f)
 
 	for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
 		if (f->followers[i].fd >= 0)
-			follower_drop(&f->followers[i]);
+			follower_drop(f, &f->followers[i]);
 	for (i = 0; i < f->n_arrivals; i++)
 		close(f->arrivals[i].fd);
 	while (f->first < f->end)
@@ -623,6 +674,14 @@ void feed_stop(struct feed *f)
 		log_warn("cannot wake the feed: %s", strerror(errno));
 	pthread_join(f->thread, NULL);
 	feed_free(f);
+}
+
+void feed_held(struct feed *f, unsigned int *records, size_t *bytes)
+{
+	pthread_mutex_lock(&f->lock);
+	*records = (unsigned int)(f->end - f->first);
+	*bytes = f->bytes;
+	pthread_mutex_unlock(&f->lock);
 }
 
 const char *feed_address(const struct feed *f)

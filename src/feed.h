@@ -8,7 +8,8 @@
  * published from the moment it connects; the feed keeps the latest ones
  * in a ring bounded in count and bytes, so a follower too slow to keep
  * up costs no memory: it skips what the ring lost and is told how many
- * ("missed" records).  Each record reaches only the followers that may
+ * ("missed" records).  The ring keeps only what some follower has still
+ * to take.  Each record reaches only the followers that may
  * read its file, as the feed's may_read callback judges.  When the feed
  * ends (unmount) every follower sees end of file.
  */
@@ -74,6 +75,9 @@ void feed_stop(struct feed *f);
 
 /* The socket's name as "@NAME" (the abstract namespace), for display. */
 const char *feed_address(const struct feed *f);
+
+/* How many records the ring holds now, and their bytes (for tests). */
+void feed_held(struct feed *f, unsigned int *records, size_t *bytes);
 
 /*
  * Publish @r to every follower.  Never blocks on a follower; -ENOMEM

@@ -59,20 +59,23 @@ static void sleep_ms(long ms)
 	nanosleep(&t, NULL);
 }
 
+static int follow(struct feed *f);
+
 /*
- * From now on the feed's thread parks in its next poll(); a wake-up (a
- * record published) makes it go round to it at once.  True once parked.
+ * From now on the feed's thread parks in its next poll(); a connection
+ * that hangs up at once makes it go round to it.  True once parked.
  */
 static bool hold(struct feed *f)
 {
-	static const struct feed_record nudge = {
-		.event = FEED_FAILED, .path = "nudge", .error = "x" };
+	int nudge;
 	long ms;
 
 	pthread_mutex_lock(&hold_lock);
 	held = true;
 	pthread_mutex_unlock(&hold_lock);
-	feed_publish(f, &nudge);
+	nudge = follow(f);
+	if (nudge >= 0)
+		close(nudge);
 	for (ms = 0; ms < WAIT_MS && !atomic_load(&parked); ms++)
 		sleep_ms(1);
 	return atomic_load(&parked);
@@ -262,6 +265,52 @@ static void test_path_bytes(void)
 	close(fd);
 }
 
+/* Nobody follows: nothing is kept. */
+static void test_nobody_follows(void)
+{
+	struct feed *f = new_feed();
+	unsigned int records;
+	size_t bytes;
+	int i;
+
+	if (!f)
+		return;
+	for (i = 0; i < 100; i++)
+		publish(f, "unseen.txt");
+	feed_held(f, &records, &bytes);
+	ok(records == 0 && bytes == 0, "100 records with nobody following: "
+	   "%u kept, %zu bytes", records, bytes);
+	feed_stop(f);
+}
+
+/* What every follower has taken is let go; a new follower gets the rest. */
+static void test_taken_records_go(void)
+{
+	struct feed *f = new_feed();
+	unsigned int records = 1;
+	size_t bytes = 1;
+	int fd, i, got = 0;
+	long ms;
+
+	if (!f)
+		return;
+	fd = follow(f);
+	for (i = 0; i < 10; i++)
+		publish(f, "taken.txt");
+	for (i = 0; i < 10; i++)
+		got += names(next_line(fd), "taken.txt");
+	is_int(got, 10, "the follower got all 10");
+	for (ms = 0; ms < WAIT_MS && (records || bytes); ms++) {
+		feed_held(f, &records, &bytes);
+		if (records || bytes)
+			sleep_ms(1);
+	}
+	ok(records == 0 && bytes == 0, "then none kept: %u, %zu bytes",
+	   records, bytes);
+	close(fd);
+	feed_stop(f);
+}
+
 int main(void)
 {
 	main_thread = pthread_self();
@@ -269,5 +318,7 @@ int main(void)
 	test_connected_at_the_stop();
 	test_many_waiting();
 	test_path_bytes();
+	test_nobody_follows();
+	test_taken_records_go();
 	return tap_done();
 }
