@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -78,6 +79,8 @@ struct feed {
 	struct arrival arrivals[FEED_FOLLOWERS_MAX];
 	unsigned int n_arrivals;
 	unsigned int following;	/* followers and arrivals */
+	int spare_fd;		/* kept to refuse one when out of them */
+	bool told_nofile;	/* logged that followers were refused */
 
 	/* Set before the thread starts, then read-only. */
 	feed_may_read_fn may_read;
@@ -139,14 +142,19 @@ static int path_to_json(struct json_object *o, struct printbuf *pb,
 	return fits && append(pb, "\"", 1) ? 0 : -1;
 }
 
-static void add_path(struct json_object *o, const char *path)
+/* False when out of memory: a record without its path would mislead. */
+static bool add_path(struct json_object *o, const char *path)
 {
 	struct json_object *v = json_object_new_string(path);
 
 	if (!v)
-		return;
+		return false;
 	json_object_set_serializer(v, path_to_json, NULL, NULL);
-	json_object_object_add(o, "path", v);
+	if (json_object_object_add(o, "path", v)) {
+		json_object_put(v);
+		return false;
+	}
+	return true;
 }
 
 /* @r as one JSON line (caller frees), or NULL when out of memory. */
@@ -166,8 +174,11 @@ static char *record_line(const struct feed_record *r, size_t *len)
 		return NULL;
 	add_str(o, "event", names[r->event]);
 	add_str(o, "time", timefmt_iso(time(NULL), when, sizeof(when)));
-	if (r->path)
-		add_path(o, r->path);
+	if (r->path && !add_path(o, r->path)) {
+		json_object_put(o);
+		*len = 0;
+		return NULL;
+	}
 	if (r->event == FEED_DONE) {
 		add_str(o, "url", r->url);
 		add_str(o, "key", r->key);
@@ -209,6 +220,30 @@ static void drop_oldest(struct feed *f)
 }
 
 /*
+ * Out of descriptors: a connection left waiting would keep the socket
+ * readable and the feed's thread polling it without end.  Accept it on
+ * the descriptor kept spare for this and hang up at once (the follower
+ * sees end of file), saying why once; F held.
+ */
+static void refuse_one(struct feed *f)
+{
+	int fd;
+
+	if (f->spare_fd < 0)
+		return;
+	close(f->spare_fd);
+	fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	f->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!f->told_nofile)
+		log_warn("feed: a follower refused: out of file "
+			 "descriptors; raise the open-file limit "
+			 "(LimitNOFILE=, ulimit -n)");
+	f->told_nofile = true;
+}
+
+/*
  * Accept the connections waiting on the socket, each placed at the
  * ring's end, for the feed's thread to admit; F held.
  */
@@ -219,8 +254,12 @@ static void take_arrivals(struct feed *f)
 	while (f->n_arrivals < FEED_FOLLOWERS_MAX) {
 		fd = accept4(f->listen_fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				refuse_one(f);
 			return;
+		}
+		f->told_nofile = false;
 		f->arrivals[f->n_arrivals++] = (struct arrival){
 			.fd = fd, .next = f->end };
 		f->following++;
@@ -610,6 +649,8 @@ static void feed_free(struct feed *f)
 		close(f->listen_fd);
 	if (f->wake_fd >= 0)
 		close(f->wake_fd);
+	if (f->spare_fd >= 0)
+		close(f->spare_fd);
 	pthread_mutex_destroy(&f->lock);
 	free(f->ring);
 	free(f);
@@ -639,6 +680,7 @@ struct feed *feed_start(unsigned int ring_records, size_t ring_bytes,
 		goto out_errno;
 	pthread_mutex_init(&f->lock, NULL);
 	f->listen_fd = -1;
+	f->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (i = 0; i < FEED_FOLLOWERS_MAX; i++)
 		f->followers[i].fd = -1;
 	f->cap = ring_records ? ring_records : 1;
@@ -676,11 +718,13 @@ void feed_stop(struct feed *f)
 	feed_free(f);
 }
 
-void feed_held(struct feed *f, unsigned int *records, size_t *bytes)
+void feed_held(struct feed *f, unsigned int *records, size_t *bytes,
+	       unsigned int *following)
 {
 	pthread_mutex_lock(&f->lock);
 	*records = (unsigned int)(f->end - f->first);
 	*bytes = f->bytes;
+	*following = f->following;
 	pthread_mutex_unlock(&f->lock);
 }
 

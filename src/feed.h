@@ -76,8 +76,12 @@ void feed_stop(struct feed *f);
 /* The socket's name as "@NAME" (the abstract namespace), for display. */
 const char *feed_address(const struct feed *f);
 
-/* How many records the ring holds now, and their bytes (for tests). */
-void feed_held(struct feed *f, unsigned int *records, size_t *bytes);
+/*
+ * How many records the ring holds now, their bytes, and how many follow
+ * (connections accepted included): for tests.
+ */
+void feed_held(struct feed *f, unsigned int *records, size_t *bytes,
+	       unsigned int *following);
 
 /*
  * Publish @r to every follower.  Never blocks on a follower; -ENOMEM

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_syslog;
+/* E in the lock order (octofs.h): a line is written whole, alone. */
+static pthread_mutex_t stderr_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -89,6 +92,28 @@ static void escape_controls(char *dst, size_t dst_len, const char *src)
 	dst[out] = '\0';
 }
 
+/*
+ * Write a whole line to standard error.  A line can be longer than a
+ * pipe writes at once (PIPE_BUF), so lines from several threads are kept
+ * apart by the lock, and a short write goes on with the rest.
+ */
+static void write_line(const char *line, size_t len)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&stderr_lock);
+	while (len) {
+		n = write(STDERR_FILENO, line, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		line += n;
+		len -= (size_t)n;
+	}
+	pthread_mutex_unlock(&stderr_lock);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char raw[LOG_LINE_MAX], out[LOG_LINE_MAX + 32];
@@ -113,9 +138,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	} else {
 		len = strlen(out);
 		out[len++] = '\n';
-		/* One write, so lines from several threads never mix. */
-		if (write(STDERR_FILENO, out, len) < 0)
-			(void)0;
+		write_line(out, len);
 	}
 	errno = saved_errno;
 }

@@ -29,8 +29,14 @@
  *   N  notify_lock below: the session cache invalidations go to; held
  *      across fuse_lowlevel_notify_inval_*(), which write to /dev/fuse.
  *   P  the worker pool's lock (worker.c): how many workers run.
- *   F  the live feed's lock (feed.c): its ring of records.
+ *   F  the live feed's lock (feed.c): its ring of records, the
+ *      connections accepted and how many follow; non-blocking accept4()
+ *      and close() are the only calls made under it.
  *   H  the open handles' list (handles.c).
+ *
+ * One is a leaf, which may be taken with any of the others held:
+ *   E  log.c's lock on standard error, so that lines never mix; write()
+ *      is the only call made under it.
  */
 #ifndef OCTOFS_OCTOFS_H
 #define OCTOFS_OCTOFS_H

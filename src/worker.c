@@ -83,8 +83,8 @@ static const char *log_name(const struct upload *up)
 
 /*
  * Write the job's on-disk state unless a newer write overtook it.  A
- * failure is logged; the store's refusal of a write is returned too (a
- * negative errno), not a file gone meanwhile.
+ * failure is logged, and returned (a negative errno) unless the file is
+ * gone meanwhile: then there is nothing left to record on.
  */
 static int persist(struct octofs *ctx, struct upload *up,
 		   enum state_status st)
@@ -96,7 +96,7 @@ static int persist(struct octofs *ctx, struct upload *up,
 	if (fd < 0) {
 		log_warn("cannot record state of %s: %s", log_name(up),
 			 strerror(-fd));
-		return 0;
+		return fd == -ENOENT || fd == -ESTALE ? 0 : fd;
 	}
 	queue_job_lock_state(up->job);
 	if (queue_job_current(ctx->queue, up->job, up->gen)) {
@@ -119,10 +119,11 @@ static int persist(struct octofs *ctx, struct upload *up,
 }
 
 /*
- * The object is on the server, but the store refused to keep its URL:
- * an ext4 attribute value holds at most about one block, and a full
- * disk refuses a new one.  The file fails with the reason rather than
- * stay "uploading" for ever; the URL goes to the log.
+ * The object is on the server, but its URL could not be recorded on the
+ * stored file: an ext4 attribute value holds at most about one block, a
+ * full disk refuses a new one, and the file may be out of reach (no
+ * descriptor left).  The file fails with the reason rather than stay
+ * "uploading" for ever; the URL goes to the log.
  */
 static void unkept(struct upload *up, int err)
 {

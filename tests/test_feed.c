@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -269,7 +270,7 @@ static void test_path_bytes(void)
 static void test_nobody_follows(void)
 {
 	struct feed *f = new_feed();
-	unsigned int records;
+	unsigned int records, following;
 	size_t bytes;
 	int i;
 
@@ -277,7 +278,7 @@ static void test_nobody_follows(void)
 		return;
 	for (i = 0; i < 100; i++)
 		publish(f, "unseen.txt");
-	feed_held(f, &records, &bytes);
+	feed_held(f, &records, &bytes, &following);
 	ok(records == 0 && bytes == 0, "100 records with nobody following: "
 	   "%u kept, %zu bytes", records, bytes);
 	feed_stop(f);
@@ -287,7 +288,7 @@ static void test_nobody_follows(void)
 static void test_taken_records_go(void)
 {
 	struct feed *f = new_feed();
-	unsigned int records = 1;
+	unsigned int records = 1, following;
 	size_t bytes = 1;
 	int fd, i, got = 0;
 	long ms;
@@ -301,13 +302,95 @@ static void test_taken_records_go(void)
 		got += names(next_line(fd), "taken.txt");
 	is_int(got, 10, "the follower got all 10");
 	for (ms = 0; ms < WAIT_MS && (records || bytes); ms++) {
-		feed_held(f, &records, &bytes);
+		feed_held(f, &records, &bytes, &following);
 		if (records || bytes)
 			sleep_ms(1);
 	}
 	ok(records == 0 && bytes == 0, "then none kept: %u, %zu bytes",
 	   records, bytes);
 	close(fd);
+	feed_stop(f);
+}
+
+/*
+ * Out of descriptors, a connection cannot be taken: it is hung up on at
+ * once (end of file, not a wait for ever), and the feed serves the next
+ * follower once descriptors are free again.
+ */
+static void test_out_of_descriptors(void)
+{
+	struct feed *f = new_feed();
+	struct rlimit was, low;
+	int fd, later, fill[64], n = 0;
+
+	if (!f)
+		return;
+	fd = follow(f);
+	getrlimit(RLIMIT_NOFILE, &was);
+	low = was;
+	low.rlim_cur = 64;
+	setrlimit(RLIMIT_NOFILE, &low);
+	while (n < 64 && (fill[n] = dup(0)) >= 0)
+		n++;
+	publish(f, "no room.txt");
+	is_str(next_line(fd), "", "a follower with no descriptor for it: "
+	       "end of file");
+	while (n > 0)
+		close(fill[--n]);
+	setrlimit(RLIMIT_NOFILE, &was);
+	close(fd);
+	later = follow(f);
+	publish(f, "room.txt");
+	ok(names(next_line(later), "room.txt"), "the next one follows");
+	close(later);
+	feed_stop(f);
+}
+
+/* Until @want follow @f, at most WAIT_MS; how many follow then. */
+static unsigned int wait_following(struct feed *f, unsigned int want)
+{
+	unsigned int records, following;
+	size_t bytes;
+	long ms;
+
+	for (ms = 0; ms < WAIT_MS; ms++) {
+		feed_held(f, &records, &bytes, &following);
+		if (following == want)
+			break;
+		sleep_ms(1);
+	}
+	return following;
+}
+
+/*
+ * Followers that hang up, or that are one too many, are no longer
+ * counted: then nothing is kept again.
+ */
+static void test_followers_counted(void)
+{
+	struct feed *f = new_feed();
+	unsigned int records, following;
+	size_t bytes;
+	int fds[65], i, got = 0;
+
+	if (!f)
+		return;
+	for (i = 0; i < 65; i++)
+		fds[i] = follow(f);
+	publish(f, "to all.txt");
+	for (i = 0; i < 65; i++)
+		got += fds[i] >= 0 && names(next_line(fds[i]), "to all.txt");
+	is_int(got, 64, "64 followers got the record, one too many did not");
+	is_int(wait_following(f, 64), 64, "64 counted");
+	for (i = 0; i < 65; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	is_int(wait_following(f, 0), 0, "none once they hung up");
+	for (i = 0; i < 100; i++)
+		publish(f, "after.txt");
+	feed_held(f, &records, &bytes, &following);
+	ok(records == 0 && bytes == 0, "then nothing is kept: %u, %zu bytes",
+	   records, bytes);
 	feed_stop(f);
 }
 
@@ -320,5 +403,7 @@ int main(void)
 	test_path_bytes();
 	test_nobody_follows();
 	test_taken_records_go();
+	test_out_of_descriptors();
+	test_followers_counted();
 	return tap_done();
 }
