@@ -371,6 +371,11 @@ static int loop_mt(struct fuse_session *se)
 /*
  * Serve until unmounted or signalled.  The loop reports the signal that
  * ended it; SIGTERM, SIGINT and SIGHUP are the way to stop: no error.
+ * When the last user of a mount goes (unmount, or the end of a lazy one)
+ * Linux ends the connection; a thread that had just taken a request off
+ * /dev/fuse then reads ECONNABORTED instead of the usual ENODEV (libfuse
+ * says "splice from device: Software caused connection abort"): the
+ * mount has ended all the same.
  */
 static int run_loop(struct startup *s)
 {
@@ -383,6 +388,9 @@ static int run_loop(struct startup *s)
 		res = loop_mt(s->ctx.se);
 	if (res == SIGTERM || res == SIGINT || res == SIGHUP) {
 		log_info("stopping on signal %d", res);
+		res = 0;
+	} else if (res == -ECONNABORTED) {
+		log_info("the kernel ended the mount's connection");
 		res = 0;
 	}
 	return res;
