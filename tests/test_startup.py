@@ -8,7 +8,7 @@ import pytest
 
 from harness import TIME_FACTOR
 from conftest import (OCTOFS, Mount, fuse_mounted, read_file, run_octofs,
-                      verify_user_units, wait_until, write_file)
+                      verify_user_units, wait_until, write_file, xattr)
 
 
 def test_help_and_version():
@@ -351,3 +351,37 @@ def test_sigterm_with_handles_open_ends_cleanly(server, mounts):
         os.close(file_fd)
         os.close(dir_fd)
     assert read_file(m.store_path("d", "f.txt")) == b"kept"
+
+
+def fuse_connection_abort(mountpoint):
+    """The abort file of the FUSE connection behind @mountpoint, with
+    fusectl mounted; None where it cannot be."""
+    top = "/sys/fs/fuse/connections"
+    if not os.path.ismount(top) and subprocess.run(
+            ["mount", "-t", "fusectl", "fusectl", top],
+            capture_output=True).returncode != 0:
+        return None
+    path = os.path.join(top, str(os.stat(mountpoint).st_dev), "abort")
+    return path if os.path.exists(path) else None
+
+
+def test_aborted_connection_keeps_uploads(server, mounts):
+    """The way out of a hung mount, writing to its abort file under
+    /sys/fs/fuse/connections, ends the daemon cleanly with an upload in
+    flight: exit 0, the file kept and still queued, and the next mount
+    uploads it."""
+    server.add_fault("presign", "delay", seconds=30, match="held")
+    m = mounts(server, opts=["url_wait=60", "settle=0", "stop_grace=1"])
+    write_file(m.path("held.txt"), b"in flight")
+    m.wait_status(m.path("held.txt"), "uploading")
+    abort = fuse_connection_abort(m.mnt)
+    if abort is None:
+        pytest.skip("no fusectl here (/sys/fs/fuse/connections)")
+    with open(abort, "w") as f:
+        f.write("1")
+    assert m.proc.wait(30 * TIME_FACTOR) == 0, m.log_tail()
+    assert "1 uploads not finished stay queued" in m.log()
+    assert read_file(m.store_path("held.txt")) == b"in flight"
+    server.clear_faults()
+    again = mounts(server, store=m.store, opts=["url_wait=60"])
+    assert server.fetch(xattr(again.path("held.txt"))) == b"in flight"
