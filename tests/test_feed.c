@@ -101,18 +101,25 @@ static bool may_read_all(void *arg, const struct feed_peer *peer,
 	return true;
 }
 
-static int follow(struct feed *f)
+/* Connect the socket @fd to @f; 0 or -1. */
+static int join(struct feed *f, int fd)
 {
 	const char *name = feed_address(f);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(name);
 	socklen_t sa_len = (socklen_t)(offsetof(struct sockaddr_un,
 						   sun_path) + len);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	/* "@NAME": the abstract namespace, a leading NUL. */
 	memcpy(sa.sun_path + 1, name + 1, len - 1);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sa_len)) {
+	return connect(fd, (struct sockaddr *)&sa, sa_len);
+}
+
+static int follow(struct feed *f)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && join(f, fd)) {
 		close(fd);
 		fd = -1;
 	}
@@ -325,13 +332,15 @@ static void test_out_of_descriptors(void)
 
 	if (!f)
 		return;
-	fd = follow(f);
+	/* The socket first: connecting takes no descriptor. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	getrlimit(RLIMIT_NOFILE, &was);
 	low = was;
 	low.rlim_cur = 64;
 	setrlimit(RLIMIT_NOFILE, &low);
 	while (n < 64 && (fill[n] = dup(0)) >= 0)
 		n++;
+	ok(fd >= 0 && !join(f, fd), "connected with no descriptor left");
 	publish(f, "no room.txt");
 	is_str(next_line(fd), "", "a follower with no descriptor for it: "
 	       "end of file");
