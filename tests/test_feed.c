@@ -170,6 +170,16 @@ static struct feed *new_feed(void)
 	return f;
 }
 
+/* A new feed whose thread is held back (hold()), or NULL. */
+static struct feed *held_feed(void)
+{
+	struct feed *f = new_feed();
+
+	if (f)
+		ok(hold(f), "its thread held");
+	return f;
+}
+
 static bool names(const char *line, const char *path)
 {
 	char want[64];
@@ -187,13 +197,12 @@ static bool names(const char *line, const char *path)
  */
 static void test_connected_before_accepted(void)
 {
-	struct feed *f = new_feed();
+	struct feed *f = held_feed();
 	const char *line;
 	int fd;
 
 	if (!f)
 		return;
-	ok(hold(f), "its thread held");
 	publish(f, "before.txt");
 	fd = follow(f);
 	ok(fd >= 0, "connected");
@@ -211,13 +220,12 @@ static void test_connected_before_accepted(void)
 /* A connection no thread admitted before the stop still gets its record. */
 static void test_connected_at_the_stop(void)
 {
-	struct feed *f = new_feed();
+	struct feed *f = held_feed();
 	const char *line;
 	int fd;
 
 	if (!f)
 		return;
-	ok(hold(f), "its thread held");
 	fd = follow(f);
 	publish(f, "last.txt");
 	release();
@@ -231,12 +239,11 @@ static void test_connected_at_the_stop(void)
 /* Ten connections waiting for the thread: each follows. */
 static void test_many_waiting(void)
 {
-	struct feed *f = new_feed();
+	struct feed *f = held_feed();
 	int fds[10], i, got = 0;
 
 	if (!f)
 		return;
-	ok(hold(f), "its thread held");
 	for (i = 0; i < 10; i++)
 		fds[i] = follow(f);
 	publish(f, "all.txt");
